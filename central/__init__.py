@@ -1,0 +1,1 @@
+"""The laptop CLI: find the gateway over BLE, read its token, exchange it for AWS credentials."""

@@ -1,0 +1,1 @@
+"""The reference exchange: verify an Endorse token and issue temporary AWS credentials."""

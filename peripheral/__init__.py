@@ -1,0 +1,1 @@
+"""The gateway daemon: fetch the Endorse token over the modem's link and serve it over BLE."""

@@ -1,0 +1,24 @@
+"""``endorse-testbed``: hardware-free stand-ins for the radio, the modem and Endorse."""
+
+from __future__ import annotations
+
+import sys
+
+from tokenlink.cli import Subcommand, dispatch
+
+COMMANDS = {
+    "bluez": Subcommand(
+        "testbed.bluez.cli", "run a fake BlueZ on two private D-Bus buses (the mock BLE adapter)"
+    ),
+    "smoke": Subcommand(
+        "testbed.smoke", "check the mock BLE adapter: a bless server read by a bleak client"
+    ),
+}
+
+
+def main() -> None:
+    sys.exit(dispatch("endorse-testbed", __doc__ or "", COMMANDS))
+
+
+if __name__ == "__main__":
+    main()
