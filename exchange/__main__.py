@@ -6,7 +6,9 @@ import sys
 
 from tokenlink.cli import Subcommand, dispatch
 
-COMMANDS: dict[str, Subcommand] = {}
+COMMANDS: dict[str, Subcommand] = {
+    "serve": Subcommand("exchange.serve", "serve the exchange API over HTTP on 127.0.0.1"),
+}
 
 
 def main() -> None:

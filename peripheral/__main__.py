@@ -6,7 +6,11 @@ import sys
 
 from tokenlink.cli import Subcommand, dispatch
 
-COMMANDS: dict[str, Subcommand] = {}
+COMMANDS: dict[str, Subcommand] = {
+    "check-config": Subcommand(
+        "peripheral.check_config", "validate a config file and print the effective settings"
+    ),
+}
 
 
 def main() -> None:

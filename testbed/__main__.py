@@ -10,6 +10,14 @@ COMMANDS = {
     "bluez": Subcommand(
         "testbed.bluez.cli", "run a fake BlueZ on two private D-Bus buses (the mock BLE adapter)"
     ),
+    "endorse": Subcommand(
+        "testbed.endorse.cli",
+        "run the Endorse simulator (RS256 tokens and a keystore) on 127.0.0.1",
+    ),
+    "modem": Subcommand(
+        "testbed.modem.cli",
+        "run a 3G modem emulator on a pseudo-terminal and print its device path",
+    ),
     "smoke": Subcommand(
         "testbed.smoke", "check the mock BLE adapter: a bless server read by a bleak client"
     ),
