@@ -6,6 +6,7 @@ and the testbed substitute the *outside world* (simulators, a fake BlueZ), not t
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ class Clock(Protocol):
         """Seconds since the epoch; for comparing with a token's exp/iat."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock (a test clock advances virtual time instead)."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -34,6 +39,9 @@ class SystemClock:
 
     def wall(self) -> float:
         return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class TokenSource(Protocol):

@@ -1,0 +1,77 @@
+"""The gateway's typed, frozen settings. Defaults here are the documented defaults.
+
+``peripheral.config`` loads and validates TOML into these; every other module receives
+the one section it needs, never the raw TOML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+RefreshMode = Literal["prefetch", "on-demand"]
+
+
+@dataclass(frozen=True)
+class EndorseSettings:
+    """Where and how to ask SORACOM Endorse for a token."""
+
+    url: str = "https://endorse.soracom.io"
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 20.0
+    # A token is under 1 KiB (8 KiB at most); anything far larger is not Endorse talking.
+    max_body_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class CellularSettings:
+    """The link Endorse must be reached over: it answers only over the SIM's own link."""
+
+    interface: str | None = "ppp0"
+    source_address: str | None = None
+
+
+@dataclass(frozen=True)
+class ModemSettings:
+    """The modem's AT command port."""
+
+    port: str = "/dev/ttyUSB2"
+    baudrate: int = 115200
+    command_timeout_seconds: float = 5.0
+    poll_interval_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """When to fetch tokens, and how to back off when fetching fails."""
+
+    mode: RefreshMode = "prefetch"
+    # Renew once this fraction of a token's lifetime has passed (0.8 of 600 s: 7.5 fetches/h)
+    renew_at_fraction: float = 0.8
+    # ... and never later than this many seconds before exp.
+    min_margin_seconds: float = 30.0
+    backoff_initial_seconds: float = 2.0
+    backoff_max_seconds: float = 300.0
+    # A token this close to exp is never handed out.
+    expiry_leeway_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class BleSettings:
+    """How the gateway appears over Bluetooth Low Energy."""
+
+    adapter: str = "hci0"
+    name: str = "endorse-gw"
+    require_encryption: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """All of the gateway's settings."""
+
+    endorse: EndorseSettings = field(default_factory=EndorseSettings)
+    cellular: CellularSettings = field(default_factory=CellularSettings)
+    modem: ModemSettings = field(default_factory=ModemSettings)
+    refresh: RefreshSettings = field(default_factory=RefreshSettings)
+    ble: BleSettings = field(default_factory=BleSettings)
+    log_level: str = "INFO"
