@@ -6,7 +6,9 @@ import sys
 
 from tokenlink.cli import Subcommand, dispatch
 
-COMMANDS: dict[str, Subcommand] = {}
+COMMANDS: dict[str, Subcommand] = {
+    "token": Subcommand("central.token_cmd", "read the gateway's token and print the JWT"),
+}
 
 
 def main() -> None:
