@@ -1,0 +1,291 @@
+"""The modem over AT commands: the only gateway module that imports pyserial.
+
+:class:`AtModem` implements the :class:`peripheral.ports.Modem` seam. It is blocking (the
+daemon calls it from a worker thread) and never raises to its caller: a port that is
+missing, locked by pppd, gone mid-session, silent, speaking PPP or spewing garbage turns
+into ``Registration.UNKNOWN`` with a ``detail`` saying why, and the next call tries again
+(reopening the port, so a modem that re-enumerates after a reset comes back by itself).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import serial
+
+from peripheral.at_parser import (
+    ICCID_COMMANDS,
+    AtResponse,
+    LineKind,
+    LineSplitter,
+    ResponseCollector,
+    best_registration,
+    classify,
+    parse_cops,
+    parse_csq,
+    parse_iccid,
+    parse_imei,
+    parse_imsi,
+    parse_registration,
+)
+from peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
+from peripheral.ports import ModemHealth, ModemIdentity, Registration
+from peripheral.settings import ModemSettings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Most bytes read for one command before the answer counts as hostile.
+MAX_RESPONSE_BYTES = 8192
+#: URCs kept for logging and inspection (oldest dropped first).
+URC_HISTORY = 64
+_READ_CHUNK = 256
+
+_REGISTRATION_COMMANDS = (
+    ("AT+CREG?", "+CREG:"),
+    ("AT+CGREG?", "+CGREG:"),
+    ("AT+CEREG?", "+CEREG:"),
+)
+
+
+class AtModem:
+    """A modem's AT port reached through any pyserial URL (a device path, ``loop://``...).
+
+    Args:
+        settings: the port, its baud rate and the per-command timeout.
+        lock_dir: where UUCP lock files (``LCK..ttyUSB0``, written by pppd) are looked for.
+    """
+
+    def __init__(self, settings: ModemSettings, *, lock_dir: Path = Path("/var/lock")) -> None:
+        self._settings = settings
+        self._lock_dir = lock_dir
+        self._port: Any = None  # serial.SerialBase while open
+        self._lock = threading.Lock()
+        self._urcs: collections.deque[str] = collections.deque(maxlen=URC_HISTORY)
+        self._iccid_command: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the port and turn command echo off; raises :class:`ModemError`."""
+        with self._lock:
+            self._ensure_open()
+
+    def close(self) -> None:
+        """Close the port (idempotent)."""
+        with self._lock:
+            self._close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None
+
+    def __enter__(self) -> AtModem:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def recent_urcs(self) -> tuple[str, ...]:
+        """The unsolicited result codes set aside so far, oldest first (bounded)."""
+        return tuple(self._urcs)
+
+    # -- the Modem seam ------------------------------------------------------------------
+
+    def identity(self) -> ModemIdentity:
+        """IMEI, IMSI and ICCID; each None if the modem cannot tell (never raises)."""
+        with self._lock:
+            try:
+                self._ensure_open()
+                imei = self._query_value("AT+CGSN", parse_imei)
+                imsi = self._query_value("AT+CIMI", parse_imsi)
+                iccid = self._read_iccid()
+            except ModemError as exc:
+                logger.warning("modem identity unavailable: %s", exc)
+                return ModemIdentity(None, None, None)
+            return ModemIdentity(imei, imsi, iccid)
+
+    def health(self) -> ModemHealth:
+        """Registration, signal and operator; UNKNOWN with a reason if the port fails."""
+        with self._lock:
+            try:
+                self._ensure_open()
+                csq = self._query_value("AT+CSQ", parse_csq)
+                states = []
+                for command, prefix in _REGISTRATION_COMMANDS:
+                    parse = functools.partial(parse_registration, prefix=prefix)
+                    status = self._query_value(command, parse)
+                    if status is not None:
+                        states.append(status.registration)
+                operator = self._query_value("AT+COPS?", parse_cops)
+            except ModemError as exc:
+                logger.warning("modem health unavailable: %s", exc)
+                return ModemHealth(Registration.UNKNOWN, None, None, detail=str(exc))
+            registration = best_registration(states)
+            detail = "" if states else "no registration command answered"
+            return ModemHealth(registration, csq.dbm if csq else None, operator, detail)
+
+    # -- commands ------------------------------------------------------------------------
+
+    def command(self, command: str, timeout: float | None = None) -> AtResponse:
+        """Send one command line and return its answer (any final result code).
+
+        Raises :class:`ModemError` for a session failure (timeout, port lost, PPP, garbage,
+        oversized answer); an ``ERROR`` answer is returned, not raised.
+        """
+        with self._lock:
+            self._ensure_open()
+            return self._command(command, timeout)
+
+    def _query_value(self, command: str, parse: Callable[[Sequence[str]], T]) -> T | None:
+        """Run ``command``; its parsed value, or None if the modem refused or answered nonsense."""
+        response = self._command(command)
+        if not response.ok:
+            logger.debug("%s -> %s %s", command, response.final.value, response.error_detail)
+            return None
+        try:
+            return parse(response.lines)
+        except AtParseError as exc:
+            logger.warning("%s: %s", command, exc)
+            return None
+
+    def _read_iccid(self) -> str | None:
+        commands = (self._iccid_command,) if self._iccid_command else ICCID_COMMANDS
+        for command in commands:
+            assert command is not None
+            value = self._query_value(command, parse_iccid)
+            if value is not None:
+                self._iccid_command = command
+                return value
+        return None
+
+    def _command(self, command: str, timeout: float | None = None) -> AtResponse:
+        port = self._port
+        budget = self._settings.command_timeout_seconds if timeout is None else timeout
+        try:
+            self._drain_pending(port, command)
+            port.write(command.encode("ascii") + b"\r")  # V.250 5.2.1: S3 ends the line
+            port.flush()
+            return self._read_response(port, command, time.monotonic() + budget, budget)
+        except (serial.SerialException, OSError) as exc:
+            self._close()
+            raise ModemError(ModemErrorReason.PORT_LOST, f"{command}: {exc}") from exc
+        except ModemError:
+            # Timeouts, PPP and garbage leave the session in an unknown state: start over.
+            self._close()
+            raise
+
+    def _read_response(self, port: Any, command: str, deadline: float, budget: float) -> AtResponse:
+        splitter = LineSplitter()
+        collector = ResponseCollector(command)
+        received = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                reason = ModemErrorReason.GARBAGE if collector.garbage_lines else None
+                raise ModemError(
+                    reason or ModemErrorReason.TIMEOUT,
+                    f"no final result code for {command} within {budget:g} s"
+                    + (f" ({collector.garbage_lines} unreadable lines)" if reason else ""),
+                )
+            port.timeout = remaining  # a blocking read: no busy loop
+            data = port.read(1)
+            if data:
+                data += port.read(min(port.in_waiting, _READ_CHUNK))
+            received += len(data)
+            for line in splitter.feed(data):
+                response = collector.feed(line)
+                if response is not None:
+                    self._keep_urcs(response.urcs)
+                    return response
+            if received > MAX_RESPONSE_BYTES:
+                raise ModemError(
+                    ModemErrorReason.OVERSIZED, f"over {MAX_RESPONSE_BYTES} bytes for {command}"
+                )
+
+    def _drain_pending(self, port: Any, command: str) -> None:
+        """Set aside URCs that arrived between commands; drop stale answers."""
+        waiting = min(port.in_waiting, MAX_RESPONSE_BYTES)
+        if not waiting:
+            return
+        for line in LineSplitter().feed(port.read(waiting)):
+            kind, text = classify(line, "")
+            if kind is LineKind.URC:
+                self._keep_urcs((text,))
+            elif kind is LineKind.PPP:
+                raise ModemError(ModemErrorReason.PPP_BUSY, "PPP frames on the AT port")
+        port.reset_input_buffer()
+
+    def _keep_urcs(self, urcs: tuple[str, ...]) -> None:
+        for urc in urcs:
+            logger.info("modem URC: %s", urc)
+            self._urcs.append(urc)
+
+    # -- the port ------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._port is not None:
+            return
+        url = self._settings.port
+        self._check_uucp_lock(url)
+        try:
+            self._port = serial.serial_for_url(
+                url,
+                baudrate=self._settings.baudrate,
+                timeout=self._settings.command_timeout_seconds,
+                # flock(LOCK_EX): a second AtModem (or ModemManager) would garble answers.
+                exclusive=True,
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            reason = ModemErrorReason.PORT_UNAVAILABLE
+            if "lock" in str(exc).lower():
+                reason = ModemErrorReason.PORT_LOCKED
+            raise ModemError(reason, f"cannot open {url}: {exc}") from exc
+        logger.info("modem port %s open", url)
+        # Echo off (V.250 6.2.4) saves bytes; the parser tolerates echo if it stays on.
+        self._command("ATE0")
+
+    def _check_uucp_lock(self, url: str) -> None:
+        """Refuse a device that pppd has locked (FHS 5.9: /var/lock/LCK..<device>)."""
+        if "://" in url:
+            return
+        lock = self._lock_dir / f"LCK..{Path(os.path.realpath(url)).name}"
+        try:
+            pid = int(lock.read_text(encoding="ascii", errors="replace").split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if _process_alive(pid):
+            raise ModemError(ModemErrorReason.PORT_LOCKED, f"{url} is locked by pid {pid}")
+
+    def _close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except (serial.SerialException, OSError) as exc:
+                logger.debug("closing %s: %s", self._settings.port, exc)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

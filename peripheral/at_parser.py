@@ -1,0 +1,486 @@
+"""Pure AT response parsing (ITU-T V.250, 3GPP TS 27.007): no serial I/O here.
+
+Three layers, each tested with byte literals from modem transcripts:
+
+* :class:`LineSplitter` cuts the byte stream into lines. V.250 5.7.1 frames verbose
+  responses as ``<CR><LF>text<CR><LF>`` while a command echo (ATE1) ends with ``<CR>``
+  only, and real modems mix both, so any run of CR/LF ends a line and blank lines vanish.
+  Lines are bounded: a longer run is cut and flagged (PPP frames have no CR/LF at all).
+* :class:`ResponseCollector` sorts the lines that follow one command into its echo, its
+  information text, its final result code (V.250 5.7.2, 27.007 9.2 ``+CME ERROR``) and
+  unsolicited result codes (URCs) that the modem interleaves at any moment; URCs are set
+  aside, never mistaken for the answer.
+* ``parse_*`` read one command's information text into values (27.007 5.x, 7.2, 7.3,
+  8.5, 10.1.x); a malformed answer raises :class:`AtParseError` with a reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from peripheral.modem_errors import AtParseError, AtParseReason, ModemError, ModemErrorReason
+from peripheral.ports import Registration
+
+#: Longest line kept; 27.007 answers are far shorter (an ATI banner line is < 100 bytes).
+MAX_LINE_BYTES = 512
+#: Most information lines one command may produce before the answer counts as hostile.
+MAX_INFO_LINES = 64
+#: Unreadable lines tolerated before a response is declared garbage.
+MAX_GARBAGE_LINES = 8
+
+_TERMINATORS = b"\r\n"
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line from the modem, without its terminator; ``overlong`` if it was cut."""
+
+    data: bytes
+    overlong: bool = False
+
+
+class LineSplitter:
+    """Incremental splitter of a modem byte stream into :class:`RawLine` s."""
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self._max = max_line_bytes
+        self._buf = bytearray()
+        self._cut = False  # the line being read has already been emitted as overlong
+
+    def feed(self, data: bytes) -> list[RawLine]:
+        """Add ``data`` and return the lines it completed, in order."""
+        out: list[RawLine] = []
+        for byte in data:
+            if byte in _TERMINATORS:
+                if self._buf and not self._cut:
+                    out.append(RawLine(bytes(self._buf)))
+                self._buf.clear()
+                self._cut = False
+            elif not self._cut:
+                self._buf.append(byte)
+                if len(self._buf) >= self._max:
+                    # Emit once and drop the rest of this line: memory stays bounded.
+                    out.append(RawLine(bytes(self._buf), overlong=True))
+                    self._buf.clear()
+                    self._cut = True
+        return out
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of a line not yet terminated (a prompt, or a modem cut off mid-line)."""
+        return bytes(self._buf)
+
+
+class LineKind(enum.Enum):
+    """What a line is, relative to the command that is waiting for its answer."""
+
+    ECHO = "echo"
+    INFO = "info"
+    FINAL = "final"
+    URC = "urc"
+    PPP = "ppp"
+    GARBAGE = "garbage"
+
+
+class FinalResult(enum.Enum):
+    """Final result codes (V.250 5.7.2 table 1; 27.007 9.2, 27.005 3.2.5)."""
+
+    OK = "OK"
+    CONNECT = "CONNECT"
+    ERROR = "ERROR"
+    NO_CARRIER = "NO CARRIER"
+    BUSY = "BUSY"
+    NO_ANSWER = "NO ANSWER"
+    NO_DIALTONE = "NO DIALTONE"
+    CME_ERROR = "+CME ERROR"
+    CMS_ERROR = "+CMS ERROR"
+
+
+_FINAL_WORDS = {r.value: r for r in FinalResult if not r.value.startswith("+")}
+
+# Prefixes of unsolicited result codes seen on 3G/LTE modems: 27.007 (ring, SMS, network
+# registration, packet domain events, USSD, indicators), 27.005 (SMS), and vendor
+# reports (Huawei ^RSSI/^MODE/^BOOT/^DSFLOWRPT/^SRVST/^SIMST/^HCSQ, ZTE +ZUSIMR,
+# Quectel +QIND, Sierra +PACSP).
+_URC_PREFIXES = (
+    "+CRING:",
+    "+CLIP:",
+    "+CCWA:",
+    "+CMTI:",
+    "+CMT:",
+    "+CDS:",
+    "+CDSI:",
+    "+CBM:",
+    "+CUSD:",
+    "+CGEV:",
+    "+CIEV:",
+    "+CREG:",
+    "+CGREG:",
+    "+CEREG:",
+    "+C5GREG:",
+    "+CTZV:",
+    "+CTZE:",
+    "+QIND:",
+    "+ZUSIMR:",
+    "+PACSP",
+    "^RSSI:",
+    "^HCSQ:",
+    "^MODE:",
+    "^BOOT:",
+    "^DSFLOWRPT:",
+    "^SRVST:",
+    "^SIMST:",
+    "^RSSILVL:",
+    "^CEND:",
+    "^ORIG:",
+    "^CONF:",
+    "^CONN:",
+)
+_URC_WORDS = frozenset({"RING", "RDY", "+PACSP0", "+PACSP1", "PB DONE", "SMS DONE"})
+_REGISTRATION_PREFIXES = ("+CREG:", "+CGREG:", "+CEREG:")
+
+# PPP in HDLC-like framing (RFC 1662 4.1, 4.3): a frame opens with flag 0x7E, address 0xFF,
+# then control 0x03, which the default ACCM escapes as 0x7D 0x23.
+_PPP_MARKERS = (b"\x7e\xff\x7d\x23", b"\x7e\xff\x03", b"\x7e\x7d\xdf\x7d\x23")
+
+
+def command_prefix(command: str) -> str:
+    """The information-response prefix of an extended command: ``AT+CREG?`` -> ``+CREG:``."""
+    body = command.strip().upper()
+    if body.startswith("AT"):
+        body = body[2:]
+    match = re.match(r"([+^!$%*#][A-Z0-9]+)", body)
+    return f"{match.group(1)}:" if match else ""
+
+
+def looks_like_ppp(data: bytes) -> bool:
+    """True if ``data`` carries the start of a PPP frame."""
+    return any(marker in data for marker in _PPP_MARKERS)
+
+
+def _is_printable(data: bytes) -> bool:
+    return all(0x20 <= b < 0x7F or b == 0x09 for b in data)
+
+
+def _is_registration_answer(text: str) -> bool:
+    """27.007 7.2: the read answer is ``<n>,<stat>[,...]``; a URC drops ``<n>``.
+
+    So a line whose second field is an unquoted integer answers ``AT+CREG?``; a single
+    field (URC with n=1) or a quoted second field (``<lac>``, URC with n=2) is a URC.
+    """
+    try:
+        fields = split_fields(text.split(":", 1)[1])
+    except AtParseError:
+        return False
+    return len(fields) >= 2 and not fields[1].quoted and fields[1].text.isdigit()
+
+
+def classify(line: RawLine, command: str) -> tuple[LineKind, str]:
+    """Sort one line relative to ``command``; returns the kind and the line as text."""
+    if looks_like_ppp(line.data):
+        return LineKind.PPP, ""
+    if line.overlong or not _is_printable(line.data):
+        return LineKind.GARBAGE, ""
+    text = line.data.decode("ascii").strip()
+    upper = text.upper()
+    if upper == command.strip().upper():
+        return LineKind.ECHO, text
+    if upper in _FINAL_WORDS or upper.startswith(("CONNECT ", "+CME ERROR:", "+CMS ERROR:")):
+        return LineKind.FINAL, text
+    own = command_prefix(command)
+    if upper in _URC_WORDS:
+        return LineKind.URC, text
+    if own and upper.startswith(own):
+        if own in _REGISTRATION_PREFIXES and not _is_registration_answer(text):
+            return LineKind.URC, text
+        return LineKind.INFO, text
+    if upper.startswith(_URC_PREFIXES):
+        return LineKind.URC, text
+    return LineKind.INFO, text
+
+
+def _final_of(text: str) -> tuple[FinalResult, str]:
+    upper = text.upper()
+    for result in (FinalResult.CME_ERROR, FinalResult.CMS_ERROR):
+        if upper.startswith(result.value + ":"):
+            return result, text.split(":", 1)[1].strip()
+    if upper.startswith("CONNECT"):
+        return FinalResult.CONNECT, text[7:].strip()
+    return _FINAL_WORDS[upper], ""
+
+
+@dataclass(frozen=True)
+class AtResponse:
+    """One command's complete answer; ``urcs`` are the URCs that arrived meanwhile."""
+
+    command: str
+    final: FinalResult
+    lines: tuple[str, ...] = ()
+    urcs: tuple[str, ...] = ()
+    error_detail: str = ""  # the <err> of +CME ERROR / +CMS ERROR (number or text)
+
+    @property
+    def ok(self) -> bool:
+        return self.final is FinalResult.OK
+
+
+@dataclass
+class ResponseCollector:
+    """Collects the lines after ``command`` until its final result code.
+
+    ``feed`` returns the :class:`AtResponse` once the final result code arrives; it raises
+    :class:`ModemError` at once for PPP frames (the port belongs to pppd), for more than
+    :data:`MAX_GARBAGE_LINES` unreadable lines, or for more than ``max_lines`` lines.
+    """
+
+    command: str
+    max_lines: int = MAX_INFO_LINES
+    lines: list[str] = field(default_factory=list)
+    urcs: list[str] = field(default_factory=list)
+    garbage_lines: int = 0
+    echo_seen: bool = False
+
+    def feed(self, line: RawLine) -> AtResponse | None:
+        kind, text = classify(line, self.command)
+        if kind is LineKind.PPP:
+            raise ModemError(ModemErrorReason.PPP_BUSY, f"PPP frames in answer to {self.command}")
+        if kind is LineKind.GARBAGE:
+            self.garbage_lines += 1
+            if self.garbage_lines > MAX_GARBAGE_LINES:
+                raise ModemError(
+                    ModemErrorReason.GARBAGE,
+                    f"{self.garbage_lines} unreadable lines in answer to {self.command}",
+                )
+        elif kind is LineKind.ECHO:
+            self.echo_seen = True
+        elif kind is LineKind.URC:
+            self.urcs.append(text)
+        elif kind is LineKind.INFO:
+            self.lines.append(text)
+        else:
+            final, detail = _final_of(text)
+            return AtResponse(self.command, final, tuple(self.lines), tuple(self.urcs), detail)
+        if len(self.lines) + len(self.urcs) > self.max_lines:
+            raise ModemError(
+                ModemErrorReason.OVERSIZED, f"over {self.max_lines} lines for {self.command}"
+            )
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Information text -> values
+
+
+@dataclass(frozen=True)
+class Field:
+    """One comma-separated parameter; ``quoted`` if it was a string constant."""
+
+    text: str
+    quoted: bool = False
+
+
+def split_fields(text: str) -> list[Field]:
+    """Split a parameter list (V.250 5.7.1: strings in double quotes may hold commas)."""
+    fields: list[Field] = []
+    rest = text.strip()
+    if not rest:
+        return fields
+    while True:
+        if rest.startswith('"'):
+            end = rest.find('"', 1)
+            if end < 0:
+                raise AtParseError(AtParseReason.BAD_FORMAT, f"unterminated string in {text!r}")
+            fields.append(Field(rest[1:end], quoted=True))
+            rest = rest[end + 1 :].strip()
+            if rest and not rest.startswith(","):
+                raise AtParseError(AtParseReason.BAD_FORMAT, f"text after string in {text!r}")
+        else:
+            value, _, tail = rest.partition(",")
+            if '"' in value:
+                raise AtParseError(AtParseReason.BAD_FORMAT, f"stray quote in {text!r}")
+            fields.append(Field(value.strip()))
+            rest = "," + tail if _ else ""
+        if not rest:
+            return fields
+        rest = rest[1:].strip()
+
+
+def _int(item: Field, name: str, low: int, high: int, *, extra: Iterable[int] = ()) -> int:
+    if item.quoted or not item.text.isdigit() or len(item.text) > 6:
+        raise AtParseError(AtParseReason.NOT_A_NUMBER, f"{name}={item.text!r}")
+    value = int(item.text)
+    if not (low <= value <= high or value in extra):
+        raise AtParseError(AtParseReason.OUT_OF_RANGE, f"{name}={value}")
+    return value
+
+
+def _answer_line(lines: Sequence[str], prefix: str) -> str:
+    """The parameter text of the line starting with ``prefix``."""
+    for line in lines:
+        if line.upper().startswith(prefix):
+            return line[len(prefix) :]
+    raise AtParseError(AtParseReason.MISSING, f"no {prefix} line in {list(lines)!r}")
+
+
+def _single_value(lines: Sequence[str], prefixes: Sequence[str], what: str) -> str:
+    """A value some modems answer bare and others behind a ``+XXX:`` prefix, maybe quoted."""
+    for line in lines:
+        upper = line.upper()
+        for prefix in prefixes:
+            if upper.startswith(prefix):
+                line = line[len(prefix) :]
+                break
+        else:
+            if not line[:1].isalnum():
+                continue  # a prefixed line of some other command
+        value = line.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].strip()
+        return value
+    raise AtParseError(AtParseReason.MISSING, f"no {what} in {list(lines)!r}")
+
+
+def parse_imei(lines: Sequence[str]) -> str:
+    """IMEI from ``AT+CGSN`` (27.007 5.4): bare digits, or ``+CGSN: "<sn>"`` on newer modems.
+
+    Accepts the 15-digit IMEI and the 16-digit IMEISV (3GPP TS 23.003 6.2).
+    """
+    value = _single_value(lines, ("+CGSN:", "+GSN:"), "IMEI")
+    if not re.fullmatch(r"[0-9]{15,16}", value):
+        raise AtParseError(AtParseReason.BAD_FORMAT, f"IMEI {value!r} is not 15-16 digits")
+    return value
+
+
+def parse_imsi(lines: Sequence[str]) -> str:
+    """IMSI from ``AT+CIMI`` (27.007 5.6): at most 15 digits (TS 23.003 2.2)."""
+    value = _single_value(lines, ("+CIMI:",), "IMSI")
+    if not re.fullmatch(r"[0-9]{6,15}", value):
+        raise AtParseError(AtParseReason.BAD_FORMAT, f"IMSI {value!r} is not 6-15 digits")
+    return value
+
+
+#: Vendor ICCID commands, tried in turn (none is in 27.007): ZTE/Sierra/SIMCom ``+CCID``,
+#: Telit/u-blox ``+ICCID``/``+CCID``, Huawei ``^ICCID?``, Quectel ``+QCCID``.
+ICCID_COMMANDS = ("AT+CCID", "AT+ICCID", "AT^ICCID?", "AT+QCCID")
+
+
+def parse_iccid(lines: Sequence[str]) -> str:
+    """ICCID (ITU-T E.118: 18-20 digits; some modems pad with a trailing F)."""
+    value = _single_value(lines, ("+CCID:", "+ICCID:", "^ICCID:", "+QCCID:", "ICCID:"), "ICCID")
+    value = value.rstrip("Ff")
+    if not re.fullmatch(r"[0-9]{18,20}", value):
+        raise AtParseError(AtParseReason.BAD_FORMAT, f"ICCID {value!r} is not 18-20 digits")
+    return value
+
+
+@dataclass(frozen=True)
+class SignalQuality:
+    """``+CSQ: <rssi>,<ber>`` (27.007 8.5)."""
+
+    rssi: int
+    ber: int
+
+    @property
+    def dbm(self) -> int | None:
+        """Received signal strength in dBm, or None when the modem does not know (99)."""
+        return rssi_to_dbm(self.rssi)
+
+
+def rssi_to_dbm(rssi: int) -> int | None:
+    """27.007 8.5: 0 is -113 dBm or less, 1 is -111, 2..30 are -109..-53, 31 is -51 or more."""
+    if rssi == 99 or not 0 <= rssi <= 31:
+        return None
+    return -113 + 2 * rssi
+
+
+def parse_csq(lines: Sequence[str]) -> SignalQuality:
+    """Read ``+CSQ: <rssi>,<ber>``; rssi 0..31 or 99, ber 0..7 or 99."""
+    fields = split_fields(_answer_line(lines, "+CSQ:"))
+    if len(fields) != 2:
+        raise AtParseError(AtParseReason.FIELD_COUNT, f"+CSQ has {len(fields)} fields")
+    rssi = _int(fields[0], "rssi", 0, 31, extra=(99,))
+    ber = _int(fields[1], "ber", 0, 7, extra=(99,))
+    return SignalQuality(rssi, ber)
+
+
+# 27.007 7.2 <stat>: 6/7 are "SMS only" and 9/10 "CSFB not preferred", both still attached
+# to the home/visited network; 8 and 11 are emergency-only, which carries no data.
+_STAT = {
+    0: Registration.NOT_REGISTERED,
+    1: Registration.HOME,
+    2: Registration.SEARCHING,
+    3: Registration.DENIED,
+    4: Registration.UNKNOWN,
+    5: Registration.ROAMING,
+    6: Registration.HOME,
+    7: Registration.ROAMING,
+    8: Registration.NOT_REGISTERED,
+    9: Registration.HOME,
+    10: Registration.ROAMING,
+    11: Registration.NOT_REGISTERED,
+}
+
+
+@dataclass(frozen=True)
+class RegistrationStatus:
+    """``+CREG/+CGREG/+CEREG: <n>,<stat>[,<lac|tac>,<ci>[,<AcT>...]]`` (27.007 7.2, 10.1.20)."""
+
+    n: int
+    stat: int
+    area: str | None = None
+    cell: str | None = None
+    act: int | None = None
+
+    @property
+    def registration(self) -> Registration:
+        return _STAT[self.stat]
+
+
+def parse_registration(lines: Sequence[str], prefix: str) -> RegistrationStatus:
+    """Read the answer to ``AT+CREG?`` (prefix ``+CREG:``), ``AT+CGREG?`` or ``AT+CEREG?``."""
+    fields = split_fields(_answer_line(lines, prefix))
+    if len(fields) < 2:
+        raise AtParseError(AtParseReason.FIELD_COUNT, f"{prefix} has {len(fields)} fields")
+    n = _int(fields[0], "n", 0, 5)
+    stat = _int(fields[1], "stat", 0, 11)
+    area = fields[2].text if len(fields) > 2 else None
+    cell = fields[3].text if len(fields) > 3 else None
+    act = _int(fields[4], "AcT", 0, 15) if len(fields) > 4 and fields[4].text else None
+    return RegistrationStatus(n, stat, area, cell, act)
+
+
+_PREFERENCE = (
+    Registration.HOME,
+    Registration.ROAMING,
+    Registration.SEARCHING,
+    Registration.DENIED,
+    Registration.NOT_REGISTERED,
+    Registration.UNKNOWN,
+)
+
+
+def best_registration(states: Iterable[Registration]) -> Registration:
+    """The most useful of the CS, PS and EPS states: registered if any domain is."""
+    seen = set(states)
+    return next((r for r in _PREFERENCE if r in seen), Registration.UNKNOWN)
+
+
+def parse_cops(lines: Sequence[str]) -> str | None:
+    """Operator from ``+COPS: <mode>[,<format>,<oper>[,<AcT>]]`` (27.007 7.3); None if absent."""
+    fields = split_fields(_answer_line(lines, "+COPS:"))
+    if not 1 <= len(fields) <= 4:
+        raise AtParseError(AtParseReason.FIELD_COUNT, f"+COPS has {len(fields)} fields")
+    _int(fields[0], "mode", 0, 4)
+    if len(fields) == 1:
+        return None
+    if len(fields) == 2:
+        raise AtParseError(AtParseReason.FIELD_COUNT, "+COPS has <format> without <oper>")
+    _int(fields[1], "format", 0, 2)
+    if not fields[2].quoted:
+        raise AtParseError(AtParseReason.BAD_FORMAT, f"<oper> {fields[2].text!r} is not quoted")
+    if len(fields) == 4:
+        _int(fields[3], "AcT", 0, 15)
+    return fields[2].text.strip() or None
