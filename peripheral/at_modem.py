@@ -15,8 +15,8 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
