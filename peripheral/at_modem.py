@@ -24,12 +24,14 @@ import serial
 
 from peripheral.at_parser import (
     ICCID_COMMANDS,
+    MAX_RESPONSE_BYTES,
     AtResponse,
     LineKind,
     LineSplitter,
-    ResponseCollector,
+    ResponseReader,
     best_registration,
     classify,
+    looks_like_ppp,
     parse_cops,
     parse_csq,
     parse_iccid,
@@ -44,8 +46,6 @@ from peripheral.settings import ModemSettings
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Most bytes read for one command before the answer counts as hostile.
-MAX_RESPONSE_BYTES = 8192
 #: URCs kept for logging and inspection (oldest dropped first).
 URC_HISTORY = 64
 _READ_CHUNK = 256
@@ -72,6 +72,7 @@ class AtModem:
         self._lock = threading.Lock()
         self._urcs: collections.deque[str] = collections.deque(maxlen=URC_HISTORY)
         self._iccid_command: str | None = None
+        self._last_error: ModemError | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -107,6 +108,11 @@ class AtModem:
 
     # -- the Modem seam ------------------------------------------------------------------
 
+    @property
+    def last_error(self) -> ModemError | None:
+        """The session failure behind the latest UNKNOWN answer; None after a good one."""
+        return self._last_error
+
     def identity(self) -> ModemIdentity:
         """IMEI, IMSI and ICCID; each None if the modem cannot tell (never raises)."""
         with self._lock:
@@ -116,29 +122,41 @@ class AtModem:
                 imsi = self._query_value("AT+CIMI", parse_imsi)
                 iccid = self._read_iccid()
             except ModemError as exc:
-                logger.warning("modem identity unavailable: %s", exc)
+                self._note_failure("identity", exc)
                 return ModemIdentity(None, None, None)
+            self._last_error = None
             return ModemIdentity(imei, imsi, iccid)
 
     def health(self) -> ModemHealth:
         """Registration, signal and operator; UNKNOWN with a reason if the port fails."""
         with self._lock:
+            refused: list[str] = []
             try:
                 self._ensure_open()
-                csq = self._query_value("AT+CSQ", parse_csq)
+                csq = self._query_value("AT+CSQ", parse_csq, refused)
                 states = []
                 for command, prefix in _REGISTRATION_COMMANDS:
                     parse = functools.partial(parse_registration, prefix=prefix)
-                    status = self._query_value(command, parse)
+                    status = self._query_value(command, parse, refused)
                     if status is not None:
                         states.append(status.registration)
-                operator = self._query_value("AT+COPS?", parse_cops)
+                operator = self._query_value("AT+COPS?", parse_cops, refused)
             except ModemError as exc:
-                logger.warning("modem health unavailable: %s", exc)
+                self._note_failure("health", exc)
                 return ModemHealth(Registration.UNKNOWN, None, None, detail=str(exc))
-            registration = best_registration(states)
-            detail = "" if states else "no registration command answered"
-            return ModemHealth(registration, csq.dbm if csq else None, operator, detail)
+            self._last_error = None
+            # 3G-only modems refuse +CEREG (and some +CGREG); only all three refused matters.
+            detail = "" if states else "no registration answer: " + "; ".join(refused)
+            return ModemHealth(
+                best_registration(states), csq.dbm if csq else None, operator, detail
+            )
+
+    def _note_failure(self, what: str, exc: ModemError) -> None:
+        """Log a failure once per change of reason, so a busy port does not flood the log."""
+        previous = self._last_error
+        level = logging.DEBUG if previous and previous.reason is exc.reason else logging.WARNING
+        logger.log(level, "modem %s unavailable: %s", what, exc)
+        self._last_error = exc
 
     # -- commands ------------------------------------------------------------------------
 
@@ -152,17 +170,30 @@ class AtModem:
             self._ensure_open()
             return self._command(command, timeout)
 
-    def _query_value(self, command: str, parse: Callable[[Sequence[str]], T]) -> T | None:
-        """Run ``command``; its parsed value, or None if the modem refused or answered nonsense."""
+    def _query_value(
+        self,
+        command: str,
+        parse: Callable[[Sequence[str]], T],
+        refused: list[str] | None = None,
+    ) -> T | None:
+        """Run ``command``; its parsed value, or None if the modem refused or answered nonsense.
+
+        A refusal or a malformed answer is one value lost, not a broken session: it is
+        noted in ``refused`` and the caller carries on with the next command.
+        """
         response = self._command(command)
         if not response.ok:
-            logger.debug("%s -> %s %s", command, response.final.value, response.error_detail)
-            return None
-        try:
-            return parse(response.lines)
-        except AtParseError as exc:
-            logger.warning("%s: %s", command, exc)
-            return None
+            note = f"{command} -> {response.final.value} {response.error_detail}".rstrip()
+            logger.debug("%s", note)
+        else:
+            try:
+                return parse(response.lines)
+            except AtParseError as exc:
+                note = f"{command} -> {exc}"
+                logger.warning("%s", note)
+        if refused is not None:
+            refused.append(note)
+        return None
 
     def _read_iccid(self) -> str | None:
         commands = (self._iccid_command,) if self._iccid_command else ICCID_COMMANDS
@@ -178,7 +209,7 @@ class AtModem:
         port = self._port
         budget = self._settings.command_timeout_seconds if timeout is None else timeout
         try:
-            self._drain_pending(port, command)
+            self._drain_pending(port)
             port.write(command.encode("ascii") + b"\r")  # V.250 5.2.1: S3 ends the line
             port.flush()
             return self._read_response(port, command, time.monotonic() + budget, budget)
@@ -191,44 +222,32 @@ class AtModem:
             raise
 
     def _read_response(self, port: Any, command: str, deadline: float, budget: float) -> AtResponse:
-        splitter = LineSplitter()
-        collector = ResponseCollector(command)
-        received = 0
+        reader = ResponseReader(command)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                reason = ModemErrorReason.GARBAGE if collector.garbage_lines else None
-                raise ModemError(
-                    reason or ModemErrorReason.TIMEOUT,
-                    f"no final result code for {command} within {budget:g} s"
-                    + (f" ({collector.garbage_lines} unreadable lines)" if reason else ""),
-                )
-            port.timeout = remaining  # a blocking read: no busy loop
+                raise reader.timeout_error(budget)
+            port.timeout = remaining  # a blocking read until data or the deadline: no busy loop
             data = port.read(1)
             if data:
                 data += port.read(min(port.in_waiting, _READ_CHUNK))
-            received += len(data)
-            for line in splitter.feed(data):
-                response = collector.feed(line)
-                if response is not None:
-                    self._keep_urcs(response.urcs)
-                    return response
-            if received > MAX_RESPONSE_BYTES:
-                raise ModemError(
-                    ModemErrorReason.OVERSIZED, f"over {MAX_RESPONSE_BYTES} bytes for {command}"
-                )
+            response = reader.feed(data)
+            if response is not None:
+                self._keep_urcs(response.urcs)
+                return response
 
-    def _drain_pending(self, port: Any, command: str) -> None:
+    def _drain_pending(self, port: Any) -> None:
         """Set aside URCs that arrived between commands; drop stale answers."""
         waiting = min(port.in_waiting, MAX_RESPONSE_BYTES)
         if not waiting:
             return
-        for line in LineSplitter().feed(port.read(waiting)):
+        data = port.read(waiting)
+        if looks_like_ppp(data):
+            raise ModemError(ModemErrorReason.PPP_BUSY, "PPP frames on the AT port")
+        for line in LineSplitter().feed(data):
             kind, text = classify(line, "")
             if kind is LineKind.URC:
                 self._keep_urcs((text,))
-            elif kind is LineKind.PPP:
-                raise ModemError(ModemErrorReason.PPP_BUSY, "PPP frames on the AT port")
         port.reset_input_buffer()
 
     def _keep_urcs(self, urcs: tuple[str, ...]) -> None:

@@ -270,6 +270,48 @@ class ResponseCollector:
         return None
 
 
+#: Most bytes read for one command before the answer counts as hostile.
+MAX_RESPONSE_BYTES = 8192
+
+
+class ResponseReader:
+    """Bytes after one command -> its :class:`AtResponse`, within the size bounds.
+
+    Joins a :class:`LineSplitter` and a :class:`ResponseCollector` and also watches the
+    unterminated tail: PPP frames carry no CR/LF, so they never complete a line.
+    """
+
+    def __init__(self, command: str, max_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        self.command = command
+        self._max_bytes = max_bytes
+        self._received = 0
+        self._splitter = LineSplitter()
+        self._collector = ResponseCollector(command)
+
+    def feed(self, data: bytes) -> AtResponse | None:
+        """Add bytes; the response once complete. Raises :class:`ModemError` if hostile."""
+        self._received += len(data)
+        for line in self._splitter.feed(data):
+            response = self._collector.feed(line)
+            if response is not None:
+                return response
+        if looks_like_ppp(self._splitter.pending):
+            raise ModemError(ModemErrorReason.PPP_BUSY, f"PPP frames in answer to {self.command}")
+        if self._received > self._max_bytes:
+            raise ModemError(
+                ModemErrorReason.OVERSIZED, f"over {self._max_bytes} bytes for {self.command}"
+            )
+        return None
+
+    def timeout_error(self, budget: float) -> ModemError:
+        """The error for a response that did not end within ``budget`` seconds."""
+        message = f"no final result code for {self.command} within {budget:g} s"
+        if self._collector.garbage_lines:
+            message += f" ({self._collector.garbage_lines} unreadable lines)"
+            return ModemError(ModemErrorReason.GARBAGE, message)
+        return ModemError(ModemErrorReason.TIMEOUT, message)
+
+
 # ---------------------------------------------------------------------------------------
 # Information text -> values
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import pytest
 from hypothesis import given
@@ -15,7 +16,9 @@ from peripheral.at_parser import (
     LineKind,
     LineSplitter,
     RawLine,
+    RegistrationStatus,
     ResponseCollector,
+    SignalQuality,
     best_registration,
     classify,
     command_prefix,
@@ -324,39 +327,54 @@ def test_split_fields_quoted_commas() -> None:
 # -- properties --------------------------------------------------------------------------
 
 
+def outcome(parse: Callable[[Sequence[str]], object], lines: Sequence[str]) -> object:
+    """A parser's value, or the reason of the AtParseError it raised."""
+    try:
+        return parse(lines)
+    except AtParseError as exc:
+        return exc.parse_reason
+
+
+_PARSERS: tuple[Callable[[Sequence[str]], object], ...] = (
+    parse_csq,
+    parse_cops,
+    parse_imei,
+    parse_imsi,
+    parse_iccid,
+    functools.partial(parse_registration, prefix="+CREG:"),
+)
+
+
 @given(st.lists(st.binary(max_size=300), max_size=20), st.sampled_from(["AT+CSQ", "AT+CREG?"]))
 def test_arbitrary_bytes_never_crash(chunks: list[bytes], command: str) -> None:
-    """Any byte stream yields bounded lines, a response, or a ModemError; nothing else."""
+    """Any byte stream yields bounded lines, then a response or a typed ModemError."""
     splitter = LineSplitter()
     collector = ResponseCollector(command)
+    response = None
     try:
         for chunk in chunks:
             for line in splitter.feed(chunk):
                 assert len(line.data) <= MAX_LINE_BYTES
-                response = collector.feed(line)
-                if response is not None:
-                    for parse in (parse_csq, parse_cops, parse_imei, parse_iccid):
-                        try:
-                            parse(response.lines)
-                        except AtParseError:
-                            pass
-                    return
-    except ModemError:
-        pass
+                response = response or collector.feed(line)
+    except ModemError as exc:
+        assert exc.reason in {ModemErrorReason.PPP_BUSY, ModemErrorReason.GARBAGE,
+                              ModemErrorReason.OVERSIZED}  # fmt: skip
+        return
+    if response is not None:
+        assert all(line.isprintable() for line in response.lines + response.urcs)
+        for parse in _PARSERS:
+            result = outcome(parse, response.lines)
+            assert not isinstance(result, Exception)
 
 
 @given(st.text(max_size=80))
 def test_arbitrary_lines_parse_or_raise_typed(text: str) -> None:
-    """Every value parser returns or raises AtParseError, for any line."""
-    for parse in (parse_csq, parse_cops, parse_imei, parse_imsi, parse_iccid):
-        try:
-            parse([text])
-        except AtParseError:
-            pass
-    try:
-        parse_registration([text], "+CREG:")
-    except AtParseError:
-        pass
+    """Every value parser returns a value or raises AtParseError, for any line."""
+    for parse in _PARSERS:
+        result = outcome(parse, [text])
+        assert result is None or isinstance(
+            result, str | int | AtParseReason | SignalQuality | RegistrationStatus
+        )
 
 
 @given(st.one_of(st.integers(0, 31), st.just(99)), st.one_of(st.integers(0, 7), st.just(99)))
