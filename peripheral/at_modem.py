@@ -22,16 +22,18 @@ from typing import Any, TypeVar
 
 import serial
 
-from peripheral.at_parser import (
-    ICCID_COMMANDS,
+from peripheral.at_framing import (
     MAX_RESPONSE_BYTES,
     AtResponse,
     LineKind,
     LineSplitter,
     ResponseReader,
-    best_registration,
     classify,
     looks_like_ppp,
+)
+from peripheral.at_parser import (
+    ICCID_COMMANDS,
+    best_registration,
     parse_cops,
     parse_csq,
     parse_iccid,
@@ -71,6 +73,8 @@ class AtModem:
         self._port: Any = None  # serial.SerialBase while open
         self._lock = threading.Lock()
         self._urcs: collections.deque[str] = collections.deque(maxlen=URC_HISTORY)
+        # Its own lock: reading the URC log must not wait for a command in progress.
+        self._urc_lock = threading.Lock()
         self._iccid_command: str | None = None
         self._last_error: ModemError | None = None
 
@@ -104,7 +108,8 @@ class AtModem:
 
     def recent_urcs(self) -> tuple[str, ...]:
         """The unsolicited result codes set aside so far, oldest first (bounded)."""
-        return tuple(self._urcs)
+        with self._urc_lock:
+            return tuple(self._urcs)
 
     # -- the Modem seam ------------------------------------------------------------------
 
@@ -253,7 +258,8 @@ class AtModem:
     def _keep_urcs(self, urcs: tuple[str, ...]) -> None:
         for urc in urcs:
             logger.info("modem URC: %s", urc)
-            self._urcs.append(urc)
+            with self._urc_lock:
+                self._urcs.append(urc)
 
     # -- the port ------------------------------------------------------------------------
 
@@ -272,6 +278,7 @@ class AtModem:
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             reason = ModemErrorReason.PORT_UNAVAILABLE
+            # pyserial has no typed error for a failed flock; its message says "lock".
             if "lock" in str(exc).lower():
                 reason = ModemErrorReason.PORT_LOCKED
             raise ModemError(reason, f"cannot open {url}: {exc}") from exc

@@ -124,16 +124,15 @@ def test_urcs_interleaved_are_set_aside(make_emulator: Callable[..., ModemEmulat
     """URCs at random moments, also inside answers, never change the answers."""
     emulator = make_emulator(urc_interval=0.005, registration=5)
     with at_modem(emulator.device_path) as modem:
-        for _ in range(15):
+        for _ in range(10):
+            # Let URCs pile up between commands too, not only inside answers.
+            assert emulator.wait_for_urcs(emulator.urcs_sent + 2)
             assert modem.identity().iccid == "8981100000123456789"
             health = modem.health()
             assert (health.registration, health.signal_dbm) == (Registration.ROAMING, -73)
-        assert emulator.urcs_sent >= 5
-        assert modem.recent_urcs()
-        assert all(
-            urc.startswith(("RING", "+CREG: 2", "^RSSI:", "+CMTI:", "^BOOT:"))
-            for urc in modem.recent_urcs()
-        )
+        urcs = modem.recent_urcs()
+    assert len(urcs) >= 10
+    assert all(urc.startswith(("RING", "+CREG: 2", "^RSSI:", "+CMTI:", "^BOOT:")) for urc in urcs)
 
 
 def test_3g_modem_refusing_cereg(make_emulator: Callable[..., ModemEmulator]) -> None:
@@ -152,7 +151,7 @@ def test_iccid_variant_found_and_remembered(make_emulator: Callable[..., ModemEm
         assert modem.identity().iccid == "8981100000123456789"
         before = emulator.commands_received
         assert modem.identity().iccid == "8981100000123456789"
-    assert emulator.commands[1:][-3:] == ["AT+CGSN", "AT+CIMI", "AT^ICCID?"]
+    assert emulator.commands[-3:] == ["AT+CGSN", "AT+CIMI", "AT^ICCID?"]
     assert emulator.commands_received - before == 3
     assert {"AT+CCID", "AT+ICCID"} <= set(emulator.commands)
 
@@ -194,7 +193,7 @@ def test_session_faults_report_unknown_then_recover(
     assert health.registration is Registration.UNKNOWN
     assert reason.value in health.detail
     assert modem.last_error is not None and modem.last_error.reason is reason
-    assert elapsed < TIMEOUT + 0.25
+    assert elapsed < TIMEOUT + 0.4
     assert modem.identity().imsi is None
     modem_emulator.set_fault(ModemFault.NONE)
     assert modem.health().registration is Registration.HOME
@@ -286,7 +285,7 @@ def test_loop_url_echo_without_answer_times_out() -> None:
     modem = at_modem("loop://")
     started = time.monotonic()
     assert modem.health().registration is Registration.UNKNOWN
-    assert time.monotonic() - started < TIMEOUT + 0.25
+    assert time.monotonic() - started < TIMEOUT + 0.4
     assert modem.last_error is not None
     assert modem.last_error.reason is ModemErrorReason.TIMEOUT
 

@@ -1,4 +1,4 @@
-"""The pure AT parser, fed byte literals from 3G modem transcripts and arbitrary bytes."""
+"""The pure AT framing and parser, fed modem transcripts and arbitrary bytes."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.at_parser import (
+from peripheral.at_framing import (
     MAX_LINE_BYTES,
     AtResponse,
     FinalResult,
     LineKind,
     LineSplitter,
     RawLine,
-    RegistrationStatus,
     ResponseCollector,
-    SignalQuality,
-    best_registration,
+    ResponseReader,
     classify,
     command_prefix,
+)
+from peripheral.at_parser import (
+    RegistrationStatus,
+    SignalQuality,
+    best_registration,
     parse_cops,
     parse_csq,
     parse_iccid,
@@ -176,6 +179,35 @@ def test_endless_information_raises_oversized() -> None:
     with pytest.raises(ModemError) as info:
         collect("ATI", b"line\r\n" * 100)
     assert info.value.reason is ModemErrorReason.OVERSIZED
+
+
+def test_reader_spots_ppp_frames_without_line_ends() -> None:
+    """PPP frames carry no CR/LF, so the reader also checks the unterminated tail."""
+    reader = ResponseReader("AT+CSQ")
+    assert reader.feed(b"~\xff") is None  # the marker arrives split across two reads
+    with pytest.raises(ModemError) as info:
+        reader.feed(b'}#\xc0!}!}!} }4}"}&} } } } }%}&\x12\x9a~')
+    assert info.value.reason is ModemErrorReason.PPP_BUSY
+
+
+def test_reader_bounds_total_bytes() -> None:
+    """A response longer than max_bytes is refused even without complete lines."""
+    reader = ResponseReader("ATI", max_bytes=100)
+    assert reader.feed(b"\r\n" + b"y" * 60) is None
+    with pytest.raises(ModemError) as info:
+        reader.feed(b"y" * 60)
+    assert info.value.reason is ModemErrorReason.OVERSIZED
+
+
+@pytest.mark.parametrize(
+    ("stream", "reason"),
+    [(b"", ModemErrorReason.TIMEOUT), (b"\xfe\xff\r\n", ModemErrorReason.GARBAGE)],
+)
+def test_reader_timeout_error_names_what_was_seen(stream: bytes, reason: ModemErrorReason) -> None:
+    """At the deadline, silence is a timeout and unreadable lines are garbage."""
+    reader = ResponseReader("AT+CSQ")
+    assert reader.feed(stream) is None
+    assert reader.timeout_error(0.3).reason is reason
 
 
 # -- values ------------------------------------------------------------------------------
