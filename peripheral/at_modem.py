@@ -171,6 +171,9 @@ class AtModem:
         Raises :class:`ModemError` for a session failure (timeout, port lost, PPP, garbage,
         oversized answer); an ``ERROR`` answer is returned, not raised.
         """
+        if not command.isascii() or not command.isprintable():
+            # A CR or LF inside would smuggle a second command line to the modem.
+            raise ValueError(f"not a single printable ASCII command line: {command!r}")
         with self._lock:
             self._ensure_open()
             return self._command(command, timeout)
@@ -201,9 +204,8 @@ class AtModem:
         return None
 
     def _read_iccid(self) -> str | None:
-        commands = (self._iccid_command,) if self._iccid_command else ICCID_COMMANDS
-        for command in commands:
-            assert command is not None
+        known = self._iccid_command
+        for command in (known,) if known is not None else ICCID_COMMANDS:
             value = self._query_value(command, parse_iccid)
             if value is not None:
                 self._iccid_command = command
@@ -295,7 +297,7 @@ class AtModem:
             pid = int(lock.read_text(encoding="ascii", errors="replace").split()[0])
         except (OSError, ValueError, IndexError):
             return
-        if _process_alive(pid):
+        if pid > 0 and _process_alive(pid):
             raise ModemError(ModemErrorReason.PORT_LOCKED, f"{url} is locked by pid {pid}")
 
     def _close(self) -> None:
@@ -308,10 +310,11 @@ class AtModem:
 
 
 def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` exists (signal 0 checks without sending; EPERM means it exists)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True

@@ -231,9 +231,11 @@ class ModemEmulator:
                 os.read(self._wake_r, 64)
                 while not self._calls.empty():
                     action, done = self._calls.get()
-                    action()
-                    buffer.clear()
-                    done.set()
+                    try:
+                        action()
+                    finally:
+                        buffer.clear()
+                        done.set()
                 continue
             if next_urc is not None and time.monotonic() >= next_urc:
                 self._send_urc()
@@ -242,10 +244,12 @@ class ModemEmulator:
             if self._master is not None and self._master in readable:
                 try:
                     data = os.read(self._master, 4096)
-                except OSError:  # EIO: no slave open; wait for one
+                except OSError:
                     data = b""
                 if not data:
-                    time.sleep(0.01)  # EIO/EOF repeats until a slave opens; do not spin
+                    # EIO/EOF cannot happen while we hold the slave open; if the kernel says
+                    # so anyway, the pty is unusable: behave as an unplugged modem.
+                    self._unplug()
                     continue
                 self._on_bytes(buffer, data)
 

@@ -344,3 +344,12 @@ def test_cli_prints_port_and_serves(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("line", ["AT\rAT+CFUN=0", "AT+CSQ\n", "AT+COPS=\u00e9"])
+def test_command_refuses_more_than_one_line(line: str) -> None:
+    """A command with CR/LF or non-ASCII is refused before anything reaches the modem."""
+    modem = at_modem("loop://")
+    with pytest.raises(ValueError, match="single printable ASCII"):
+        modem.command(line)
+    assert not modem.is_open
