@@ -16,10 +16,10 @@ from testbed.modem.emulator import ModemEmulator, ModemFault
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--imei", default="356938035643809")
-    parser.add_argument("--imsi", default="440103123456789")
-    parser.add_argument("--iccid", default="8981100000123456789")
-    parser.add_argument("--operator", default="SORACOM")
+    parser.add_argument("--imei", default="356938035643809", help="answer to AT+CGSN")
+    parser.add_argument("--imsi", default="440103123456789", help="answer to AT+CIMI")
+    parser.add_argument("--iccid", default="8981100000123456789", help="answer to AT+CCID")
+    parser.add_argument("--operator", default="SORACOM", help="<oper> in +COPS?")
     parser.add_argument("--rssi", type=int, default=20, help="+CSQ <rssi> (0-31, 99)")
     parser.add_argument(
         "--registration", type=int, default=1, help="+CREG <stat>: 1 home, 5 roaming, 2 searching"
@@ -28,10 +28,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--fault",
         choices=[f.value for f in ModemFault if f not in (ModemFault.UNPLUG, ModemFault.REPLUG)],
         default=ModemFault.NONE.value,
+        help="misbehave from the start",
     )
-    parser.add_argument("--urc-interval", type=float, default=None, metavar="S")
+    parser.add_argument(
+        "--urc-interval", type=float, default=None, metavar="S", help="mean seconds between URCs"
+    )
     parser.add_argument("--no-echo", action="store_true", help="start with ATE0 in effect")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="seed for URCs and garbage")
 
 
 def run(args: argparse.Namespace) -> int:
