@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from peripheral.at_parser import split_fields
 from peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
 
+#: Longest line kept; 27.007 answers are far shorter (an ATI banner line is < 100 bytes).
 MAX_LINE_BYTES = 512
 #: Most information lines one command may produce before the answer counts as hostile.
 MAX_INFO_LINES = 64
