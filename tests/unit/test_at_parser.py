@@ -134,6 +134,53 @@ def test_huawei_transcript_with_echo_and_interleaved_urcs() -> None:
     assert parse_registration(response.lines, "+CREG:").registration is Registration.HOME
 
 
+@pytest.mark.parametrize(
+    ("command", "stream", "parse", "value"),
+    [
+        pytest.param(
+            "AT+CGSN", b"AT+CGSN\r\r\n356938035643809\r\n\r\nOK\r\n", parse_imei,
+            "356938035643809", id="huawei-imei-bare-echo-on",
+        ),
+        pytest.param(
+            "AT+CGSN", b'\r\n+CGSN: "490154203237518"\r\n\r\nOK\r\n', parse_imei,
+            "490154203237518", id="newer-27007-imei-quoted",
+        ),
+        pytest.param(
+            "AT+CIMI", b"\r\n^RSSI: 14\r\n\r\n440103123456789\r\n\r\nOK\r\n", parse_imsi,
+            "440103123456789", id="huawei-imsi-after-rssi-urc",
+        ),
+        pytest.param(
+            "AT+QCCID", b"\r\n+QCCID: 89811000001234567890F\r\n\r\nOK\r\n", parse_iccid,
+            "89811000001234567890", id="quectel-iccid-padded",
+        ),
+        pytest.param(
+            "AT+CCID", b"AT+CCID\r\r\n+CCID: 8981100000123456789\r\n\r\nOK\r\n",
+            parse_iccid, "8981100000123456789", id="zte-iccid-echo-on",
+        ),
+        pytest.param(
+            "AT+CSQ", b"\r\n+CSQ: 17,99\r\n\r\nRING\r\n\r\nOK\r\n", parse_csq,
+            SignalQuality(17, 99), id="sierra-csq-ring-before-ok",
+        ),
+        pytest.param(
+            "AT+COPS?", b'\r\n+COPS: 0,0,"NTT DOCOMO",2\r\n\r\nOK\r\n', parse_cops,
+            "NTT DOCOMO", id="cops-umts",
+        ),
+        pytest.param(
+            "AT+CGREG?", b'\r\n+CGREG: 2,5,"00C3","0010B4A1",2\r\n\r\nOK\r\n',
+            functools.partial(parse_registration, prefix="+CGREG:"),
+            RegistrationStatus(2, 5, "00C3", "0010B4A1", 2), id="cgreg-roaming-with-cell",
+        ),
+    ],
+)  # fmt: skip
+def test_modem_transcripts(
+    command: str, stream: bytes, parse: Callable[[Sequence[str]], object], value: object
+) -> None:
+    """Whole answers as modems send them read back to the value they carry."""
+    response = collect(command, stream)
+    assert response is not None and response.ok
+    assert parse(response.lines) == value
+
+
 def test_ati_banner_lines_are_information() -> None:
     """A multi-line ATI answer comes back whole, in order."""
     stream = b"\r\nManufacturer: QUALCOMM INCORPORATED\r\nModel: 1\r\nRevision: 12\r\n\r\nOK\r\n"
