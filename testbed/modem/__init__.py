@@ -1,0 +1,1 @@
+"""A 3G modem emulator on a pseudo-terminal, for the gateway's AT adapter."""
