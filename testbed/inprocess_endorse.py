@@ -24,6 +24,8 @@ class EndorseOutage(Exception):
 class InProcessEndorse:
     """Mints a token per ``fetch()``; ``fail_next``/``failing`` simulate outages.
 
+    ``call_times`` records the clock's monotonic time of each call. With ``gate`` set, a
+    fetch sets ``entered`` and blocks until the gate opens (a slow network).
     ``issued_at_skew`` shifts ``iat``/``exp`` against the clock's wall time (Endorse's
     clock versus the gateway's). ``nonce_override`` makes it sign a different nonce.
     """
@@ -37,13 +39,20 @@ class InProcessEndorse:
     issued_at_skew: float = 0.0
     nonce_override: str | None = None
     calls: list[str | None] = field(default_factory=list)
+    call_times: list[float] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    gate: threading.Event | None = None
+    entered: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fetch(self, nonce: str | None = None) -> Token:
         """Mint a token valid for ``lifetime`` seconds from the clock's wall time now."""
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
         with self._lock:
             self.calls.append(nonce)
+            self.call_times.append(self.clock.monotonic())
             if self.failing or self.fail_next > 0:
                 self.fail_next = max(0, self.fail_next - 1)
                 raise EndorseOutage("endorse unreachable (simulated)")
