@@ -40,6 +40,9 @@ Subscriber = Callable[[StoreSnapshot], None]
 # Expiry is watched by sleeping until the token stops being servable; never sleep less than
 # this, so float rounding near the boundary cannot spin the loop.
 _EXPIRY_POLL_FLOOR_SECONDS = 0.01
+# The wall clock can step (NTP, a modem-provided time) while the refresher sleeps on the
+# monotonic clock; it looks again this often so an ended token is noticed promptly.
+_WALL_CHECK_SECONDS = 60.0
 
 
 class TokenStore:
@@ -89,6 +92,7 @@ class TokenStore:
             return
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="token-store-refresher")
+        self._loop_task.add_done_callback(_report_refresher_end)
         self._publish()
 
     async def stop(self) -> None:
@@ -337,11 +341,17 @@ class TokenStore:
         while True:
             self._wake.clear()
             self._publish()  # picks up expiries that happened while asleep
-            if self._settings.mode == "prefetch" and self._fetch_task is None:
-                due = self._next_fetch
-                if due is None or self._clock.monotonic() >= due:
-                    self._start_fetch()
+            if self._settings.mode == "prefetch" and self._fetch_task is None and self._fetch_due():
+                self._start_fetch()
             await self._sleep_or_wake(self._next_wake_delay())
+
+    def _fetch_due(self) -> bool:
+        due = self._next_fetch
+        if due is None or self._clock.monotonic() >= due:
+            return True
+        # A forward wall-clock step can end a token before its renewal is due; unless a
+        # failure is being backed off from, prefetch means holding a servable token now.
+        return self._error_reason is None and self.current() is None
 
     def _next_wake_delay(self) -> float | None:
         delays: list[float] = []
@@ -353,7 +363,8 @@ class TokenStore:
         for token in (self.current(), self._challenge.token):
             if token is not None and self._servable(token):
                 until = token.expires_at - leeway - now_wall
-                delays.append(max(until, _EXPIRY_POLL_FLOOR_SECONDS))
+                # Re-read the wall clock now and then: a step forward may end it sooner.
+                delays.append(min(max(until, _EXPIRY_POLL_FLOOR_SECONDS), _WALL_CHECK_SECONDS))
         return max(0.0, min(delays)) if delays else None
 
     async def _sleep_or_wake(self, delay: float | None) -> None:
@@ -420,6 +431,12 @@ class TokenStore:
 
 def _describe(token: Token) -> str:
     return f"len={token.size} sha256={token.fingerprint} exp={token.expires_at}"
+
+
+def _report_refresher_end(task: asyncio.Task[None]) -> None:
+    # The refresher only ever ends by cancellation; anything else is a bug to shout about.
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("token store refresher died: %s", safe_reason(exc), exc_info=exc)
 
 
 def _consume_result(task: asyncio.Task[Token]) -> None:

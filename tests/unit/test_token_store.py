@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from peripheral.ports import Registration
 from peripheral.settings import RefreshSettings
@@ -307,6 +309,17 @@ async def test_forward_wall_jump_past_exp_stops_serving_and_a_get_recovers(rig: 
         assert len(rig.endorse.calls) == 2
 
 
+async def test_prefetch_notices_a_forward_wall_jump_and_refetches(rig: Rig) -> None:
+    """In prefetch mode a token ended by a wall-clock step is replaced within a minute."""
+    async with rig.make() as store:
+        await rig.clock.advance(100)
+        rig.clock.jump_wall(3600)
+        await rig.clock.advance(60)
+        assert len(rig.endorse.calls) == 2
+        assert store.current() is not None
+        assert rig.endorse.call_times[1] <= START + 160
+
+
 async def test_expired_on_arrival_is_a_failure(rig: Rig) -> None:
     """A token already expired by the gateway's clock is not installed."""
     rig.endorse.issued_at_skew = -600
@@ -403,3 +416,63 @@ async def test_stop_during_a_fetch_is_clean(rig: Rig) -> None:
         await waiter
     assert caught.value.reason is StoreErrorReason.NOT_RUNNING
     assert store.snapshot().state is not StoreState.READY
+
+
+outage_script = st.lists(
+    st.tuples(
+        # how long this phase lasts (virtual seconds): the schedule's edges, or anything
+        st.sampled_from([1.0, 30.0, 120.0, 479.0, 480.0, 481.0, 595.0]) | st.floats(1, 3600),
+        st.booleans(),  # Endorse failing during it
+        st.sampled_from(list(Registration)),  # what the modem reports
+        # a wall-clock step at its start: none, NTP-sized, past exp, a day back, or anything
+        st.sampled_from([0.0, 2.0, 600.0, 3600.0, -86_400.0]) | st.floats(-600, 600),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(script=outage_script, seed=st.integers(0, 2**16))
+# A wall step past exp shortly before all is well again: recovery must not wait for renewal.
+@example(
+    script=[(100.0, False, Registration.HOME, 0.0), (1.0, False, Registration.HOME, 600.0)],
+    seed=0,
+)
+def test_store_invariants_under_random_outages(
+    signer: EndorseSigner, script: list[tuple[float, bool, Registration, float]], seed: int
+) -> None:
+    """Through any run of outages, registration changes and clock steps, every published
+    token is servable, no sleep is negative, and the store recovers once all is well."""
+
+    async def scenario() -> None:
+        clock = VirtualClock()
+        clock.attach()
+        endorse = InProcessEndorse(signer, clock)
+        modem = SettableModem()
+        store = TokenStore(endorse, RefreshSettings(), clock, modem=modem, rng=random.Random(seed))
+        served_badly: list[StoreSnapshot] = []
+
+        def check(snapshot: StoreSnapshot) -> None:
+            token = snapshot.token
+            if token is not None and token.expires_at - clock.wall() <= 5:
+                served_badly.append(snapshot)
+
+        store.subscribe(check)
+        async with store:
+            for seconds, failing, registration, step in script:
+                endorse.failing = failing
+                modem.registration = registration
+                clock.jump_wall(step)
+                await clock.advance(seconds)
+                current = store.current()
+                assert current is None or current.expires_at - clock.wall() > 5
+            endorse.failing = False
+            modem.registration = Registration.HOME
+            await clock.advance(300 + 1)  # the longest backoff step, then the fetch
+            assert store.current() is not None
+            assert store.snapshot().state is StoreState.READY
+        assert served_badly == []
+        assert all(s >= 0 for s in clock.sleeps)
+
+    asyncio.run(scenario())
