@@ -200,11 +200,9 @@ class TokenStore:
         try:
             token, received_wall, received_mono = await self._fetch(None)
         except StoreError as exc:
-            self._fetch_task = None
             self._record_failure(exc)
             raise
         else:
-            self._fetch_task = None
             self._install(token, received_wall, received_mono)
             return token
         finally:
