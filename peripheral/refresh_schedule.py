@@ -1,0 +1,135 @@
+"""Pure expiry and backoff maths for the token refresher: no clock, no I/O.
+
+Every function takes the times it needs as arguments, so the store can feed it a virtual
+clock in tests and the real one in the field. Delays are relative seconds: the store adds
+them to the *monotonic* clock, so a wall-clock jump after a token arrived does not move its
+renewal (only the comparison of ``exp`` with the wall clock uses wall time).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from peripheral.settings import RefreshSettings
+
+JitterKind = Literal["full", "decorrelated"]
+
+#: A renewal is never scheduled sooner than this after a token arrived: a source that keeps
+#: handing out nearly expired tokens must not turn the refresher into a busy loop.
+MIN_RENEW_DELAY_SECONDS = 1.0
+
+
+def is_servable(expires_at: float, now_wall: float, leeway: float) -> bool:
+    """True when a token expiring at ``expires_at`` may be handed out at ``now_wall``.
+
+    A token within ``leeway`` seconds of ``exp`` is refused: by the time a central has read
+    it over BLE and sent it on, it would be expired (RFC 7519 section 4.1.4 puts the check
+    on the receiver, who may allow no leeway at all).
+    """
+    return expires_at - now_wall > leeway
+
+
+def effective_issued_at(issued_at: float | None, received_wall: float) -> float:
+    """When a token's lifetime started, as far as this gateway's wall clock can tell.
+
+    A missing ``iat``, or one in the future of our (possibly skewed) wall clock, cannot
+    be trusted to measure the lifetime; the moment we received the token can.
+    """
+    if issued_at is None or not math.isfinite(issued_at) or issued_at > received_wall:
+        return received_wall
+    return issued_at
+
+
+def renew_delay(
+    *,
+    issued_at: float | None,
+    expires_at: float,
+    received_wall: float,
+    settings: RefreshSettings,
+) -> float:
+    """Seconds after receipt at which to renew a token.
+
+    The preferred point is ``renew_at_fraction`` of the token's lifetime, but no later than
+    ``min_margin_seconds`` before ``exp``. When that point is already past on arrival (an
+    old ``iat``, a short-lived token, a skewed clock), the token is renewed after the same
+    fraction of its remaining servable life instead, still before ``exp - margin`` when the
+    remaining life allows it. The result is at least :data:`MIN_RENEW_DELAY_SECONDS`.
+    """
+    fraction = settings.renew_at_fraction
+    start = effective_issued_at(issued_at, received_wall)
+    remaining = expires_at - received_wall
+    by_fraction = start + fraction * (expires_at - start) - received_wall
+    by_margin = remaining - settings.min_margin_seconds
+    servable_for = remaining - settings.expiry_leeway_seconds
+    preferred = min(by_fraction, by_margin)
+    fallback = fraction * max(servable_for, 0.0)
+    if by_margin > 0:
+        fallback = min(fallback, by_margin)
+    delay = min(max(preferred, fallback), max(servable_for, 0.0))
+    return max(delay, MIN_RENEW_DELAY_SECONDS)
+
+
+def backoff_ceiling(attempt: int, initial: float, cap: float) -> float:
+    """``min(cap, initial * 2**attempt)`` for attempt 0, 1, 2, ..., without overflowing."""
+    if attempt < 0:
+        raise ValueError("attempt must be >= 0")
+    # 2**1100 overflows a float; past 64 doublings any sane cap has long been reached.
+    return min(cap, initial * 2.0 ** min(attempt, 64))
+
+
+def full_jitter(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """A delay uniform in ``[0, backoff_ceiling(attempt)]`` ("full jitter")."""
+    return rng.uniform(0.0, backoff_ceiling(attempt, initial, cap))
+
+
+def decorrelated_jitter(
+    previous: float | None, initial: float, cap: float, rng: random.Random
+) -> float:
+    """A delay uniform in ``[initial, 3 * previous]``, capped ("decorrelated jitter")."""
+    upper = max(initial, 3.0 * (initial if previous is None else previous))
+    return min(cap, rng.uniform(initial, upper))
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with jitter over consecutive failures.
+
+    Stateful but pure: it only counts failures and draws from the injected ``rng``.
+    """
+
+    initial: float
+    cap: float
+    rng: random.Random
+    kind: JitterKind = "full"
+    attempt: int = 0
+    previous: float | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: RefreshSettings, rng: random.Random, kind: JitterKind = "full"
+    ) -> Backoff:
+        """A backoff using the refresh settings' initial delay and cap."""
+        return cls(
+            initial=settings.backoff_initial_seconds,
+            cap=settings.backoff_max_seconds,
+            rng=rng,
+            kind=kind,
+        )
+
+    def next_delay(self) -> float:
+        """The delay before the next retry; each call counts one more failure."""
+        if self.kind == "full":
+            delay = full_jitter(self.attempt, self.initial, self.cap, self.rng)
+        else:
+            delay = decorrelated_jitter(self.previous, self.initial, self.cap, self.rng)
+        self.attempt += 1
+        self.previous = delay
+        return max(0.0, delay)
+
+    def reset(self) -> None:
+        """Forget past failures (after a success)."""
+        self.attempt = 0
+        self.previous = None

@@ -1,0 +1,124 @@
+"""What the token store publishes: its states, immutable snapshots, and its typed errors.
+
+The state values match the token and challenge states of the GATT info record
+(docs/protocol.md, "Info"), so the GATT layer maps them one to one.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+from peripheral.settings import RefreshMode
+from tokenlink.errors import EndorseBleError
+from tokenlink.redact import describe_secret
+from tokenlink.token import Token
+
+#: A challenge nonce arrives over the air, so it is bounded: 8..64 base64url characters
+#: (docs/protocol.md, "Challenge"). It ends up in an Endorse query string, so nothing that
+#: needs escaping is allowed either.
+NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+MAX_REASON_CHARS = 200
+
+# A JWS compact serialization (RFC 7515 section 7.1): three base64url runs joined by dots.
+_JWT_LIKE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+
+
+class StoreState(enum.Enum):
+    """Whether the store has a token to serve (the info record's token state)."""
+
+    EMPTY = "empty"  # nothing to serve, nothing failing (yet)
+    FETCHING = "fetching"  # no servable token, a fetch is under way
+    READY = "ready"  # a servable token is held
+    FAILED = "failed"  # no servable token and the last attempt failed (see last_error)
+
+
+class ChallengeState(enum.Enum):
+    """Where the latest challenge stands (the info record's challenge state)."""
+
+    IDLE = "idle"
+    FETCHING = "fetching"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class StoreErrorReason(enum.Enum):
+    """Why the store could not hand out a token."""
+
+    NOT_RUNNING = "not_running"  # get()/request_challenge() before start() or after stop()
+    NO_NETWORK = "no_network"  # the modem reports no network registration
+    FETCH_FAILED = "fetch_failed"  # the token source raised
+    EXPIRED_ON_ARRIVAL = "expired_on_arrival"  # the source returned an unservable token
+    BACKING_OFF = "backing_off"  # a recent failure; the next attempt is not due yet
+    BAD_NONCE = "bad_nonce"  # a challenge nonce outside the allowed length or alphabet
+    NONCE_MISMATCH = "nonce_mismatch"  # the fetched token does not carry the nonce asked for
+    CHALLENGE_BUSY = "challenge_busy"  # another nonce's challenge is still being fetched
+
+
+class StoreError(EndorseBleError):
+    """The token store could not provide a token; ``reason`` says why."""
+
+    def __init__(self, reason: StoreErrorReason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"token store ({reason.value}): {detail}")
+
+
+def validate_nonce(nonce: str) -> str:
+    """Return ``nonce`` if it is 8..64 base64url characters, else raise BAD_NONCE.
+
+    The error never echoes the nonce: it came from the air and may be anything.
+    """
+    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
+        size = len(nonce) if isinstance(nonce, str | bytes) else "?"
+        raise StoreError(
+            StoreErrorReason.BAD_NONCE,
+            f"nonce must be 8..64 base64url characters (got {size} characters)",
+        )
+    return nonce
+
+
+def safe_reason(exc: BaseException) -> str:
+    """A short, log- and status-safe description of ``exc``.
+
+    Anything shaped like a JWT in the message is replaced by its length and hash prefix,
+    so an error that quoted a response body cannot leak a token into logs or the status.
+    """
+    text = _JWT_LIKE.sub(lambda m: f"<{describe_secret(m.group(0))}>", str(exc))
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
+
+
+@dataclass(frozen=True)
+class ChallengeSnapshot:
+    """The latest challenge: its nonce, state, and the nonce-bound token once it is ready."""
+
+    state: ChallengeState = ChallengeState.IDLE
+    nonce: str | None = None
+    token: Token | None = None
+    generation: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """One immutable view of the store, published after every change.
+
+    ``token`` is the ordinary (nonce-free) token if it was servable when the snapshot was
+    taken. ``generation`` is the generation of that token; it and the challenge's
+    generation come from one counter that increases with every new token of either kind.
+    ``next_refresh_due`` is on the monotonic clock. ``last_error`` never holds token
+    material.
+    """
+
+    mode: RefreshMode
+    state: StoreState = StoreState.EMPTY
+    token: Token | None = None
+    generation: int = 0
+    refreshing: bool = False
+    last_error: str | None = None
+    error_reason: StoreErrorReason | None = None
+    challenge: ChallengeSnapshot = field(default_factory=ChallengeSnapshot)
+    next_refresh_due: float | None = None
+    fetch_count: int = 0

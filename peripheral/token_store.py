@@ -1,0 +1,444 @@
+"""The gateway's token store: holds a servable Endorse token and keeps it fresh.
+
+Two modes (``RefreshSettings.mode``): *prefetch* keeps a fresh token at all times (fetch
+at start, renew at the scheduled point, retry with capped exponential backoff and jitter);
+*on-demand* fetches only when a central asks (``await get()``), to save cellular data,
+and caches the token while it is servable. Every fetch asks the modem first and waits
+while it reports no network registration (3GPP TS 27.007 +CREG). Concurrent requests
+share one fetch. Blocking source and modem calls run in a worker thread. Scheduling uses
+the monotonic clock; only ``exp`` is compared with the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from types import TracebackType
+
+from peripheral.ports import Clock, Modem, Registration, TokenSource
+from peripheral.refresh_schedule import Backoff, JitterKind, is_servable, renew_delay
+from peripheral.settings import RefreshSettings
+from peripheral.store_state import (
+    ChallengeSnapshot,
+    ChallengeState,
+    StoreError,
+    StoreErrorReason,
+    StoreSnapshot,
+    StoreState,
+    safe_reason,
+    validate_nonce,
+)
+from tokenlink.token import Token
+
+logger = logging.getLogger(__name__)
+
+Subscriber = Callable[[StoreSnapshot], None]
+
+# Expiry is watched by sleeping until the token stops being servable; never sleep less than
+# this, so float rounding near the boundary cannot spin the loop.
+_EXPIRY_POLL_FLOOR_SECONDS = 0.01
+# The wall clock can step (NTP, a modem-provided time) while the refresher sleeps on the
+# monotonic clock; it looks again this often so an ended token is noticed promptly.
+_WALL_CHECK_SECONDS = 60.0
+
+
+class TokenStore:
+    """Fetches, caches and renews Endorse tokens; publishes a :class:`StoreSnapshot`.
+
+    Use as ``async with TokenStore(...) as store:`` (or ``await start()`` / ``await
+    stop()``). All methods must be called on the event loop the store was started on.
+    """
+
+    def __init__(
+        self,
+        source: TokenSource,
+        settings: RefreshSettings,
+        clock: Clock,
+        *,
+        modem: Modem | None = None,
+        rng: random.Random | None = None,
+        jitter: JitterKind = "full",
+    ) -> None:
+        self._source = source
+        self._settings = settings
+        self._clock = clock
+        self._modem = modem
+        # Jitter only spreads retries out; it protects nothing, so no CSPRNG is needed.
+        self._backoff = Backoff.from_settings(settings, rng or random.Random(), jitter)  # noqa: S311
+        self._token: Token | None = None
+        self._generation = 0
+        self._counter = 0  # one counter for ordinary and challenge tokens
+        self._last_error: str | None = None
+        self._error_reason: StoreErrorReason | None = None
+        self._challenge = ChallengeSnapshot()
+        self._next_fetch: float | None = None  # monotonic; None in prefetch means "now"
+        self._fetch_count = 0
+        self._fetch_task: asyncio.Task[Token] | None = None
+        self._challenge_task: asyncio.Task[Token] | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._subscribers: list[Subscriber] = []
+        self._published: StoreSnapshot | None = None
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the refresher (in prefetch mode it fetches right away)."""
+        if self._running:
+            return
+        self._running = True
+        self._loop_task = asyncio.create_task(self._run(), name="token-store-refresher")
+        self._loop_task.add_done_callback(_report_refresher_end)
+        self._publish()
+
+    async def stop(self) -> None:
+        """Cancel the refresher and any fetch in flight; waiters get NOT_RUNNING."""
+        self._running = False
+        tasks = [t for t in (self._loop_task, self._fetch_task, self._challenge_task) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop_task = None
+
+    async def __aenter__(self) -> TokenStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- what the GATT layer calls -----------------------------------------------------
+
+    def current(self) -> Token | None:
+        """The ordinary token if it is servable now by the wall clock, else None."""
+        token = self._token
+        if token is None or not self._servable(token):
+            return None
+        return token
+
+    async def get(self) -> Token:
+        """A servable ordinary token, fetching one if none is held (one fetch for all).
+
+        Raises :class:`StoreError` (NOT_RUNNING, NO_NETWORK, FETCH_FAILED,
+        EXPIRED_ON_ARRIVAL, or BACKING_OFF while a retry after a failure is not yet due).
+        """
+        self._require_running()
+        token = self.current()
+        if token is not None:
+            return token
+        task = self._fetch_task
+        if task is None:
+            self._check_backoff()
+            task = self._start_fetch()
+        return await self._await_shared(task)
+
+    async def request_challenge(self, nonce: str) -> Token:
+        """Fetch a token whose signed claims carry ``nonce``; one fetch per nonce.
+
+        The ordinary token keeps being served meanwhile. Raises :class:`StoreError`:
+        BAD_NONCE for a nonce that is not 8..64 base64url characters, CHALLENGE_BUSY while
+        another nonce is being fetched, NONCE_MISMATCH if the token does not carry it.
+        """
+        self._require_running()
+        validate_nonce(nonce)
+        task = self._challenge_task
+        if task is not None:
+            if self._challenge.nonce == nonce:
+                return await self._await_shared(task)
+            raise StoreError(StoreErrorReason.CHALLENGE_BUSY, "another challenge is in flight")
+        ready = self.challenge_token(nonce)
+        if ready is not None:
+            return ready
+        self._challenge = ChallengeSnapshot(state=ChallengeState.FETCHING, nonce=nonce)
+        task = asyncio.create_task(self._fetch_challenge(nonce), name="token-store-challenge")
+        task.add_done_callback(_consume_result)
+        self._challenge_task = task
+        self._publish()
+        return await self._await_shared(task)
+
+    def challenge_token(self, nonce: str) -> Token | None:
+        """The servable token answering ``nonce``, if the latest challenge produced one."""
+        challenge = self._challenge
+        token = challenge.token
+        if challenge.nonce != nonce or token is None or not self._servable(token):
+            return None
+        return token
+
+    def snapshot(self) -> StoreSnapshot:
+        """The store's state now (token servability judged by the wall clock now)."""
+        return self._derive()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(snapshot)`` on the loop after each change; returns unsubscribe."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- fetching ----------------------------------------------------------------------
+
+    def _start_fetch(self) -> asyncio.Task[Token]:
+        task = asyncio.create_task(self._fetch_ordinary(), name="token-store-fetch")
+        task.add_done_callback(_consume_result)
+        self._fetch_task = task
+        self._publish()
+        return task
+
+    async def _fetch_ordinary(self) -> Token:
+        try:
+            token, received_wall, received_mono = await self._fetch(None)
+        except StoreError as exc:
+            self._record_failure(exc)
+            raise
+        else:
+            self._install(token, received_wall, received_mono)
+            return token
+        finally:
+            self._fetch_task = None
+            self._wake.set()
+            self._publish()
+
+    async def _fetch_challenge(self, nonce: str) -> Token:
+        try:
+            token, _, _ = await self._fetch(nonce)
+        except StoreError as exc:
+            logger.warning("challenge fetch failed (%s): %s", exc.reason.value, exc.detail)
+            self._challenge = ChallengeSnapshot(
+                state=ChallengeState.FAILED, nonce=nonce, last_error=exc.detail
+            )
+            raise
+        except asyncio.CancelledError:
+            self._challenge = ChallengeSnapshot()
+            raise
+        else:
+            self._counter += 1
+            self._challenge = ChallengeSnapshot(
+                state=ChallengeState.READY, nonce=nonce, token=token, generation=self._counter
+            )
+            logger.info("challenge token received: %s", _describe(token))
+            return token
+        finally:
+            self._challenge_task = None
+            self._wake.set()
+            self._publish()
+
+    async def _fetch(self, nonce: str | None) -> tuple[Token, float, float]:
+        """One source call (after the registration check), validated; wraps any failure."""
+        await self._require_network()
+        self._fetch_count += 1
+        try:
+            token = await asyncio.to_thread(self._source.fetch, nonce)
+        except Exception as exc:
+            # The source is the outside world (HTTP over a flaky cellular link): whatever
+            # it raises is one failed fetch, reported and retried, never fatal.
+            raise StoreError(StoreErrorReason.FETCH_FAILED, safe_reason(exc)) from exc
+        received_wall = self._clock.wall()
+        received_mono = self._clock.monotonic()
+        if not self._servable(token):
+            raise StoreError(
+                StoreErrorReason.EXPIRED_ON_ARRIVAL,
+                f"token {token.fingerprint} has {token.seconds_left(received_wall):.0f} s "
+                "left by the gateway's clock",
+            )
+        if nonce is not None and token.nonce != nonce:
+            raise StoreError(
+                StoreErrorReason.NONCE_MISMATCH,
+                f"token {token.fingerprint} does not carry the requested nonce",
+            )
+        return token, received_wall, received_mono
+
+    async def _require_network(self) -> None:
+        if self._modem is None:
+            return
+        try:
+            health = await asyncio.to_thread(self._modem.health)
+        except Exception as exc:
+            # A modem that cannot answer (AT port busy, unplugged) is no proof the link is
+            # down; Endorse itself will tell. So this is logged and the fetch goes ahead.
+            logger.warning("modem health unavailable, fetching anyway: %s", safe_reason(exc))
+            return
+        registration = health.registration
+        if registration is Registration.UNKNOWN or registration.is_registered:
+            return
+        raise StoreError(
+            StoreErrorReason.NO_NETWORK,
+            f"waiting for network registration: {registration.value}",
+        )
+
+    def _install(self, token: Token, received_wall: float, received_mono: float) -> None:
+        self._counter += 1
+        self._generation = self._counter
+        self._token = token
+        self._last_error = None
+        self._error_reason = None
+        self._backoff.reset()
+        if self._settings.mode == "prefetch":
+            delay = renew_delay(
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+                received_wall=received_wall,
+                settings=self._settings,
+            )
+            self._next_fetch = received_mono + delay
+            logger.info("token received: %s; renewing in %.0f s", _describe(token), delay)
+        else:
+            self._next_fetch = None
+            logger.info("token received: %s", _describe(token))
+
+    def _record_failure(self, exc: StoreError) -> None:
+        delay = self._backoff.next_delay()
+        self._next_fetch = self._clock.monotonic() + delay
+        self._last_error = exc.detail
+        self._error_reason = exc.reason
+        logger.warning(
+            "token fetch failed (%s): %s; next attempt in %.1f s",
+            exc.reason.value,
+            exc.detail,
+            delay,
+        )
+
+    def _check_backoff(self) -> None:
+        if self._error_reason is None or self._next_fetch is None:
+            return
+        wait = self._next_fetch - self._clock.monotonic()
+        if wait > 0:
+            raise StoreError(
+                StoreErrorReason.BACKING_OFF,
+                f"next attempt in {wait:.0f} s; last error: {self._last_error}",
+            )
+
+    async def _await_shared(self, task: asyncio.Task[Token]) -> Token:
+        # shield: a central that gives up must not cancel the fetch the others wait for.
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if task.cancelled() and me is not None and not me.cancelling():
+                raise StoreError(StoreErrorReason.NOT_RUNNING, "the token store stopped") from None
+            raise
+
+    def _require_running(self) -> None:
+        if not self._running:
+            raise StoreError(StoreErrorReason.NOT_RUNNING, "the token store is not running")
+
+    # -- the refresher loop ------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            self._publish()  # picks up expiries that happened while asleep
+            if self._settings.mode == "prefetch" and self._fetch_task is None and self._fetch_due():
+                self._start_fetch()
+            await self._sleep_or_wake(self._next_wake_delay())
+
+    def _fetch_due(self) -> bool:
+        due = self._next_fetch
+        if due is None or self._clock.monotonic() >= due:
+            return True
+        # A forward wall-clock step can end a token before its renewal is due; unless a
+        # failure is being backed off from, prefetch means holding a servable token now.
+        return self._error_reason is None and self.current() is None
+
+    def _next_wake_delay(self) -> float | None:
+        delays: list[float] = []
+        if self._settings.mode == "prefetch" and self._fetch_task is None:
+            due = self._next_fetch
+            delays.append(0.0 if due is None else due - self._clock.monotonic())
+        now_wall = self._clock.wall()
+        leeway = self._settings.expiry_leeway_seconds
+        for token in (self.current(), self._challenge.token):
+            if token is not None and self._servable(token):
+                until = token.expires_at - leeway - now_wall
+                # Re-read the wall clock now and then: a step forward may end it sooner.
+                delays.append(min(max(until, _EXPIRY_POLL_FLOOR_SECONDS), _WALL_CHECK_SECONDS))
+        return max(0.0, min(delays)) if delays else None
+
+    async def _sleep_or_wake(self, delay: float | None) -> None:
+        waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
+        if delay is not None:
+            waiters.append(asyncio.create_task(self._clock.sleep(delay)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def _servable(self, token: Token) -> bool:
+        return is_servable(
+            token.expires_at, self._clock.wall(), self._settings.expiry_leeway_seconds
+        )
+
+    def _derive(self) -> StoreSnapshot:
+        token = self.current()
+        fetching = self._fetch_task is not None
+        last_error = self._last_error
+        if token is not None:
+            state = StoreState.READY
+        elif fetching:
+            state = StoreState.FETCHING
+        elif self._error_reason is not None:
+            state = StoreState.FAILED
+        else:
+            state = StoreState.EMPTY
+            if self._token is not None:
+                last_error = f"token {self._token.fingerprint} expired"
+        challenge = self._challenge
+        if challenge.token is not None and not self._servable(challenge.token):
+            challenge = replace(challenge, state=ChallengeState.IDLE, token=None)
+        return StoreSnapshot(
+            mode=self._settings.mode,
+            state=state,
+            token=token,
+            generation=self._generation,
+            refreshing=fetching,
+            last_error=last_error,
+            error_reason=self._error_reason,
+            challenge=challenge,
+            next_refresh_due=self._next_fetch,
+            fetch_count=self._fetch_count,
+        )
+
+    def _publish(self) -> None:
+        snapshot = self._derive()
+        if snapshot == self._published:
+            return
+        self._published = snapshot
+        for callback in list(self._subscribers):
+            try:
+                callback(snapshot)
+            except Exception:
+                # A broken listener (say, a GATT notify on a vanished link) must not stop
+                # the store; it is logged with its traceback and the others still run.
+                logger.exception("token store subscriber %r failed", callback)
+
+
+def _describe(token: Token) -> str:
+    return f"len={token.size} sha256={token.fingerprint} exp={token.expires_at}"
+
+
+def _report_refresher_end(task: asyncio.Task[None]) -> None:
+    # The refresher only ever ends by cancellation; anything else is a bug to shout about.
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("token store refresher died: %s", safe_reason(exc), exc_info=exc)
+
+
+def _consume_result(task: asyncio.Task[Token]) -> None:
+    # Fetch failures are logged and recorded where they happen; a fetch that nobody awaited
+    # (the refresher's own) must not also warn "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()

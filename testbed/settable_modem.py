@@ -1,0 +1,32 @@
+"""A ``Modem`` whose reported health a test sets: the radio link, without the radio."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from peripheral.ports import ModemHealth, ModemIdentity, Registration
+
+
+class ModemPortBusy(Exception):
+    """What the stand-in raises from health() while ``broken`` (like an AT timeout)."""
+
+
+@dataclass
+class SettableModem:
+    """Reports ``registration`` (settable at any time) and counts health() calls."""
+
+    registration: Registration = Registration.HOME
+    broken: bool = False
+    health_calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def identity(self) -> ModemIdentity:
+        return ModemIdentity(imei="356938035643809", imsi="440103123456789", iccid=None)
+
+    def health(self) -> ModemHealth:
+        with self._lock:
+            self.health_calls += 1
+            if self.broken:
+                raise ModemPortBusy("AT port busy (simulated)")
+            return ModemHealth(self.registration, signal_dbm=-71, operator="SORACOM")
