@@ -7,6 +7,7 @@ import sys
 from tokenlink.cli import Subcommand, dispatch
 
 COMMANDS: dict[str, Subcommand] = {
+    "run": Subcommand("peripheral.run_cmd", "run the gateway daemon (what systemd starts)"),
     "check-config": Subcommand(
         "peripheral.check_config", "validate a config file and print the effective settings"
     ),

@@ -13,7 +13,6 @@ reads D-Bus signatures from the annotation strings of ``@method`` functions.
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from bless.backends.bluezdbus.dbus.characteristic import (
@@ -28,6 +27,7 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.service import method
 
+from peripheral.gatt_view import GattSnapshot
 from peripheral.settings import BleSettings
 from tokenlink import profile
 from tokenlink.errors import EndorseBleError
@@ -39,14 +39,6 @@ BLUEZ_NAME = "org.bluez"
 
 class GattServerError(EndorseBleError):
     """The GATT server could not start (no BlueZ, no adapter, registration refused)."""
-
-
-@dataclass(frozen=True)
-class GattSnapshot:
-    """Everything the server answers reads from; replaced whole, never mutated."""
-
-    served: profile.ServedToken
-    status: bytes
 
 
 ChallengeHandler = Callable[[str | None], None]

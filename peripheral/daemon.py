@@ -1,0 +1,170 @@
+"""The gateway daemon's main loop: token store, modem watch and GATT server, wired together.
+
+Everything blocking (HTTP to Endorse, AT commands) runs in worker threads; the event loop
+only moves immutable snapshots around, so a read from a central is answered at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from peripheral.gatt_view import GattSnapshot, gatt_snapshot, next_expiry
+from peripheral.ports import Clock, Modem, ModemHealth
+from peripheral.settings import GatewayConfig
+from peripheral.store_state import StoreError, StoreSnapshot
+from peripheral.token_store import TokenStore
+
+log = logging.getLogger(__name__)
+
+
+class GattPublisher(Protocol):
+    """The GATT server as the daemon sees it (real: peripheral.gatt_server.TokenGattServer)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def publish(self, snapshot: GattSnapshot) -> None: ...
+
+
+class Lifecycle(Protocol):
+    """Service-manager notifications (real: sd_notify); a no-op outside systemd."""
+
+    def ready(self, status: str) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def stopping(self) -> None: ...
+
+
+class GatewayDaemon:
+    """Runs the gateway until ``stop`` is set."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: TokenStore,
+        modem: Modem,
+        gatt_factory: Callable[[Callable[[str | None], None]], GattPublisher],
+        clock: Clock,
+        lifecycle: Lifecycle,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._modem = modem
+        self._gatt = gatt_factory(self._on_challenge)
+        self._clock = clock
+        self._lifecycle = lifecycle
+        self._health: ModemHealth | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._expiry_timer: asyncio.TimerHandle | None = None
+        self._last: GattSnapshot | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start everything, serve until ``stop`` is set, then shut down in order."""
+        await self._gatt.start()
+        try:
+            async with self._store:
+                unsubscribe = self._store.subscribe(self._render)
+                self._spawn(self._watch_modem())
+                self._render(self._store.snapshot())
+                self._lifecycle.ready(self.status_line())
+                await stop.wait()
+                self._lifecycle.stopping()
+                unsubscribe()
+                await self._cancel_tasks()
+        finally:
+            if self._expiry_timer is not None:
+                self._expiry_timer.cancel()
+            await self._gatt.stop()
+
+    # --- what centrals see ----------------------------------------------------------------
+
+    def _render(self, store: StoreSnapshot | None = None) -> None:
+        store = store or self._store.snapshot()
+        now = self._clock.wall()
+        leeway = self._config.refresh.expiry_leeway_seconds
+        snapshot = gatt_snapshot(self._config.ble.name, store, self._health, now, leeway)
+        if snapshot != self._last:
+            self._last = snapshot
+            self._gatt.publish(snapshot)
+            self._lifecycle.status(self.status_line())
+        # The served token stops being servable at exp - leeway even if nothing else
+        # changes: render again then, so Info never advertises an expired token.
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        expiry = next_expiry(store, now, leeway)
+        if expiry is not None:
+            loop = asyncio.get_running_loop()
+            self._expiry_timer = loop.call_later(max(0.0, expiry - now) + 0.01, self._render)
+
+    def status_line(self) -> str:
+        """One line for humans (systemctl status, logs)."""
+        store = self._store.snapshot()
+        parts = [f"token {store.state.value}"]
+        token = self._store.current()
+        if token is not None:
+            parts.append(f"expires in {int(token.seconds_left(self._clock.wall()))}s")
+        if self._health is not None:
+            dbm = "?" if self._health.signal_dbm is None else self._health.signal_dbm
+            parts.append(f"modem {self._health.registration.value} {dbm} dBm")
+        if store.last_error:
+            parts.append(f"last error: {store.last_error}")
+        return "; ".join(parts)
+
+    # --- requests from the air --------------------------------------------------------------
+
+    def _on_challenge(self, nonce: str | None) -> None:
+        # Called from a D-Bus method handler: never block, never raise into bless.
+        if nonce is None:
+            self._spawn(self._quietly(self._store.get(), "token request"))
+        else:
+            self._spawn(self._quietly(self._store.request_challenge(nonce), "challenge"))
+
+    async def _quietly(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        try:
+            await work
+        except StoreError as exc:
+            # The store publishes the failure in its snapshot; centrals read it from Status.
+            log.info("%s failed: %s", what, exc)
+
+    # --- the modem ------------------------------------------------------------------------
+
+    async def _watch_modem(self) -> None:
+        interval = self._config.modem.poll_interval_seconds
+        while True:
+            health = await asyncio.to_thread(self._modem.health)
+            if health != self._health:
+                log.info(
+                    "modem: %s, %s dBm, %s%s",
+                    health.registration.value,
+                    health.signal_dbm,
+                    health.operator,
+                    f" ({health.detail})" if health.detail else "",
+                )
+                self._health = health
+                self._render()
+            await self._clock.sleep(interval)
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,133 @@
+"""What the GATT server serves, derived from the token store and the modem (pure).
+
+Rules from docs/protocol.md: the newest servable token is served, whether it answers a
+challenge or not; Info carries the token and challenge states; Status is bounded JSON
+for humans and never contains the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peripheral.ports import ModemHealth
+from peripheral.store_state import ChallengeState, StoreSnapshot, StoreState
+from tokenlink import profile
+from tokenlink.token import Token
+
+_TOKEN_STATE = {
+    StoreState.EMPTY: profile.TokenState.EMPTY,
+    StoreState.FETCHING: profile.TokenState.FETCHING,
+    StoreState.READY: profile.TokenState.READY,
+    StoreState.FAILED: profile.TokenState.FAILED,
+}
+_CHALLENGE_STATE = {
+    ChallengeState.IDLE: profile.ChallengeState.IDLE,
+    ChallengeState.FETCHING: profile.ChallengeState.FETCHING,
+    ChallengeState.READY: profile.ChallengeState.READY,
+    ChallengeState.FAILED: profile.ChallengeState.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class GattSnapshot:
+    """Everything the GATT server answers reads from; replaced whole, never mutated."""
+
+    served: profile.ServedToken
+    status: bytes
+
+
+#: Room left in the 512-byte status record for the error text.
+MAX_ERROR_CHARS = 160
+
+
+@dataclass(frozen=True)
+class ServedChoice:
+    """The token chosen for the pages, and the nonce it answers (if any)."""
+
+    token: Token
+    generation: int
+    nonce: str | None
+
+
+def choose_token(store: StoreSnapshot, now: float, leeway: float) -> ServedChoice | None:
+    """The newest servable token of the ordinary and the challenge token."""
+    candidates: list[ServedChoice] = []
+    if store.token is not None and not store.token.is_expired(now, leeway):
+        candidates.append(ServedChoice(store.token, store.generation, None))
+    challenge = store.challenge
+    if challenge.token is not None and not challenge.token.is_expired(now, leeway):
+        candidates.append(ServedChoice(challenge.token, challenge.generation, challenge.nonce))
+    return max(candidates, key=lambda c: c.generation, default=None)
+
+
+def status_record(
+    name: str, store: StoreSnapshot, choice: ServedChoice | None, modem: ModemHealth | None
+) -> dict[str, object]:
+    """The Status characteristic's JSON object (docs/protocol.md, "Status")."""
+    token: dict[str, object] = {"state": store.state.value, "fetches": store.fetch_count}
+    if choice is not None:
+        token.update(
+            exp=choice.token.expires_at,
+            iat=choice.token.issued_at,
+            len=choice.token.size,
+            sha=choice.token.fingerprint,
+        )
+    error = store.last_error or store.challenge.last_error
+    if (
+        error is None
+        and modem is not None
+        and modem.detail
+        and not modem.registration.is_registered
+    ):
+        error = modem.detail
+    return {
+        "v": profile.PROFILE_VERSION,
+        "gw": name[:32],
+        "token": token,
+        "challenge": {"state": store.challenge.state.value},
+        "modem": None
+        if modem is None
+        else {
+            "reg": modem.registration.value,
+            "dbm": modem.signal_dbm,
+            "op": (modem.operator or "")[:32] or None,
+        },
+        "error": None if error is None else error[:MAX_ERROR_CHARS],
+    }
+
+
+def gatt_snapshot(
+    name: str,
+    store: StoreSnapshot,
+    modem: ModemHealth | None,
+    now: float,
+    leeway: float,
+) -> GattSnapshot:
+    """Everything the GATT server answers reads from, for this moment."""
+    choice = choose_token(store, now, leeway)
+    challenge_state = _CHALLENGE_STATE[store.challenge.state]
+    if choice is None:
+        # A state of READY with nothing servable would make centrals read empty pages.
+        state = _TOKEN_STATE[store.state]
+        if state is profile.TokenState.READY:
+            state = profile.TokenState.FETCHING if store.refreshing else profile.TokenState.EMPTY
+        served = profile.ServedToken(
+            profile.empty_info(state, challenge_state, store.generation), ()
+        )
+    else:
+        served = profile.serve_token(
+            choice.token.raw,
+            expires_at=choice.token.expires_at,
+            generation=choice.generation,
+            nonce=choice.nonce,
+            token_state=profile.TokenState.READY,
+            challenge_state=challenge_state,
+        )
+    status = profile.encode_status(status_record(name, store, choice, modem))
+    return GattSnapshot(served=served, status=status)
+
+
+def next_expiry(store: StoreSnapshot, now: float, leeway: float) -> float | None:
+    """Wall-clock time at which the served token stops being servable (re-render then)."""
+    choice = choose_token(store, now, leeway)
+    return None if choice is None else choice.token.expires_at - leeway
