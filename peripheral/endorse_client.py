@@ -61,6 +61,7 @@ from peripheral.endorse_answer import (
 )
 from peripheral.errors import EndorseFetchError, EndorseFetchReason
 from peripheral.link_state import SYSFS_NET, require_link_up
+from peripheral.ports import TokenSource
 from peripheral.settings import CellularSettings, EndorseSettings
 from tokenlink.redact import describe_secret
 from tokenlink.token import Token
@@ -115,6 +116,7 @@ class EndorseClient:
 
     Blocking; the daemon calls :meth:`fetch` from a worker thread. Call :meth:`close`
     when done. Every failure is an :class:`EndorseFetchError` with a reason.
+    ``sysfs_net`` is where interface state is read (tests point it at a fake tree).
     """
 
     def __init__(
@@ -145,11 +147,12 @@ class EndorseClient:
 
     def fetch(self, nonce: str | None = None) -> Token:
         """Fetch a token; with ``nonce``, one whose requestParameters carry it."""
-        query = nonce_query(nonce) if nonce is not None else None
-        if self.cellular.interface is not None:
-            require_link_up(self.cellular.interface, self._sysfs_net)
         started = time.monotonic()
         try:
+            query = nonce_query(nonce) if nonce is not None else None
+            if self.cellular.interface is not None:
+                # Fail fast, before any socket exists, rather than wait out a timeout.
+                require_link_up(self.cellular.interface, self._sysfs_net)
             token = self._get(query, nonce)
         except EndorseFetchError as exc:
             logger.warning("Endorse fetch failed after %.2fs: %s", time.monotonic() - started, exc)
@@ -275,3 +278,8 @@ def _os_errno(exc: BaseException) -> int | None:
         todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
         todo.extend(a for a in current.args if isinstance(a, BaseException))
     return None
+
+
+def _as_token_source(client: EndorseClient) -> TokenSource:
+    """Never called: makes mypy check that EndorseClient satisfies the TokenSource seam."""
+    return client

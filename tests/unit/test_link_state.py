@@ -58,3 +58,17 @@ def test_require_link_up_names_the_interface_and_the_reason(
 def test_loopback_is_up_on_this_machine() -> None:
     """The real sysfs reports lo as up (the reader works against the kernel, not just files)."""
     require_link_up("lo")
+
+
+def test_the_client_checks_the_link_before_opening_any_socket(tmp_path: Path) -> None:
+    """EndorseClient.fetch with a down interface fails as INTERFACE_DOWN, no HTTP attempted."""
+    from peripheral.endorse_client import EndorseClient
+    from peripheral.settings import CellularSettings, EndorseSettings
+
+    sysfs = fake_sysfs(tmp_path, "ppp0", "0x1090\n")
+    # 192.0.2.1 (TEST-NET-1) is never contacted: the link check fails first.
+    settings = EndorseSettings(url="https://192.0.2.1/", connect_timeout_seconds=30.0)
+    client = EndorseClient(settings, CellularSettings(interface="ppp0"), sysfs_net=sysfs)
+    with client, pytest.raises(EndorseFetchError) as caught:
+        client.fetch()
+    assert caught.value.reason is EndorseFetchReason.INTERFACE_DOWN
