@@ -27,17 +27,17 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.service import method
 
+from peripheral.errors import PeripheralError
 from peripheral.gatt_view import GattSnapshot
 from peripheral.settings import BleSettings
 from tokenlink import profile
-from tokenlink.errors import EndorseBleError
 
 log = logging.getLogger(__name__)
 
 BLUEZ_NAME = "org.bluez"
 
 
-class GattServerError(EndorseBleError):
+class GattServerError(PeripheralError):
     """The GATT server could not start (no BlueZ, no adapter, registration refused)."""
 
 

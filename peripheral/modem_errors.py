@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from tokenlink.errors import EndorseBleError
+from peripheral.errors import PeripheralError
 
 
 class ModemErrorReason(enum.Enum):
@@ -27,7 +27,7 @@ class ModemErrorReason(enum.Enum):
     MALFORMED = "malformed"  # the answer was there but did not parse
 
 
-class ModemError(EndorseBleError):
+class ModemError(PeripheralError):
     """Talking to the modem failed; ``reason`` says how, ``detail`` says what was seen."""
 
     def __init__(self, reason: ModemErrorReason, detail: str) -> None:

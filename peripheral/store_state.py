@@ -10,15 +10,18 @@ import enum
 import re
 from dataclasses import dataclass, field
 
+from peripheral.errors import PeripheralError
 from peripheral.settings import RefreshMode
-from tokenlink.errors import EndorseBleError
+from tokenlink import profile
 from tokenlink.redact import describe_secret
 from tokenlink.token import Token
 
 #: A challenge nonce arrives over the air, so it is bounded: 8..64 base64url characters
 #: (docs/protocol.md, "Challenge"). It ends up in an Endorse query string, so nothing that
 #: needs escaping is allowed either.
-NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+NONCE_PATTERN = re.compile(
+    rf"[A-Za-z0-9_-]{{{profile.NONCE_MIN_LENGTH},{profile.NONCE_MAX_LENGTH}}}"
+)
 MAX_REASON_CHARS = 200
 
 # A JWS compact serialization (RFC 7515 section 7.1): three base64url runs joined by dots.
@@ -56,7 +59,7 @@ class StoreErrorReason(enum.Enum):
     CHALLENGE_BUSY = "challenge_busy"  # another nonce's challenge is still being fetched
 
 
-class StoreError(EndorseBleError):
+class StoreError(PeripheralError):
     """The token store could not provide a token; ``reason`` says why."""
 
     def __init__(self, reason: StoreErrorReason, detail: str) -> None:
