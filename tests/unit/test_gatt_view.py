@@ -1,0 +1,150 @@
+"""The GATT view: which token the pages serve and what Info and Status say about it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from peripheral.gatt_view import gatt_snapshot, next_expiry
+from peripheral.ports import ModemHealth, Registration
+from peripheral.store_state import ChallengeSnapshot, ChallengeState, StoreSnapshot, StoreState
+from testbed.endorse_keys import EndorseSigner, SimIdentity
+from tokenlink import profile
+from tokenlink.token import Token, parse_token
+
+NOW = 1_800_000_000.0
+LEEWAY = 5.0
+
+
+@pytest.fixture(scope="module")
+def signer() -> EndorseSigner:
+    return EndorseSigner()
+
+
+def mint(signer: EndorseSigner, iat: float, lifetime: int = 600, nonce: str | None = None) -> Token:
+    params = {"nonce": nonce} if nonce else None
+    return parse_token(
+        signer.mint(SimIdentity(), lifetime=lifetime, now=iat, request_parameters=params)
+    )
+
+
+def served_token(store: StoreSnapshot, modem: ModemHealth | None = None) -> str | None:
+    snap = gatt_snapshot("gw", store, modem, NOW, LEEWAY)
+    info = profile.InfoRecord.decode(snap.served.info_bytes)
+    if info.page_count == 0:
+        return None
+    return profile.assemble(info, list(snap.served.pages))
+
+
+def test_ready_store_serves_its_token(signer: EndorseSigner) -> None:
+    """A ready store's token is served in pages that reassemble to the JWT."""
+    token = mint(signer, NOW - 10)
+    store = StoreSnapshot(mode="prefetch", state=StoreState.READY, token=token, generation=3)
+    snap = gatt_snapshot("gw", store, None, NOW, LEEWAY)
+    info = profile.InfoRecord.decode(snap.served.info_bytes)
+    assert info.token_state is profile.TokenState.READY
+    assert info.generation == 3
+    assert info.expires_at == token.expires_at
+    assert info.nonce_tag == 0
+    assert served_token(store) == token.raw
+
+
+def test_newer_challenge_token_is_served_with_its_nonce_tag(signer: EndorseSigner) -> None:
+    """The challenge token, being newer, is served and tagged with its nonce."""
+    ordinary = mint(signer, NOW - 100)
+    fresh = mint(signer, NOW - 1, nonce="nonce-0123456789")
+    store = StoreSnapshot(
+        mode="prefetch",
+        state=StoreState.READY,
+        token=ordinary,
+        generation=4,
+        challenge=ChallengeSnapshot(ChallengeState.READY, "nonce-0123456789", fresh, 5),
+    )
+    info = profile.InfoRecord.decode(
+        gatt_snapshot("gw", store, None, NOW, LEEWAY).served.info_bytes
+    )
+    assert info.challenge_state is profile.ChallengeState.READY
+    assert info.nonce_tag == profile.nonce_tag("nonce-0123456789")
+    assert served_token(store) == fresh.raw
+
+
+def test_later_ordinary_renewal_replaces_an_older_challenge_token(signer: EndorseSigner) -> None:
+    """The newest token wins: a renewal after the challenge is served untagged."""
+    fresh = mint(signer, NOW - 300, nonce="nonce-0123456789")
+    renewed = mint(signer, NOW - 1)
+    store = StoreSnapshot(
+        mode="prefetch",
+        state=StoreState.READY,
+        token=renewed,
+        generation=9,
+        challenge=ChallengeSnapshot(ChallengeState.READY, "nonce-0123456789", fresh, 8),
+    )
+    assert served_token(store) == renewed.raw
+
+
+def test_expired_tokens_are_never_served(signer: EndorseSigner) -> None:
+    """A token within the leeway of exp is not served, and Info does not claim READY."""
+    token = mint(signer, NOW - 600 + 3)  # 3 s left, leeway 5 s
+    store = StoreSnapshot(mode="prefetch", state=StoreState.READY, token=token, generation=1)
+    info = profile.InfoRecord.decode(
+        gatt_snapshot("gw", store, None, NOW, LEEWAY).served.info_bytes
+    )
+    assert info.page_count == 0
+    assert info.token_state is profile.TokenState.EMPTY
+    assert next_expiry(store, NOW, LEEWAY) is None
+
+
+def test_next_expiry_is_exp_minus_leeway(signer: EndorseSigner) -> None:
+    """The daemon re-renders when the served token stops being servable."""
+    token = mint(signer, NOW - 10)
+    store = StoreSnapshot(mode="prefetch", state=StoreState.READY, token=token, generation=1)
+    assert next_expiry(store, NOW, LEEWAY) == token.expires_at - LEEWAY
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (StoreState.EMPTY, profile.TokenState.EMPTY),
+        (StoreState.FETCHING, profile.TokenState.FETCHING),
+        (StoreState.FAILED, profile.TokenState.FAILED),
+    ],
+)
+def test_store_states_map_to_info_states(state: StoreState, expected: profile.TokenState) -> None:
+    """Without a token, Info carries the store's state one to one."""
+    store = StoreSnapshot(mode="on-demand", state=state)
+    info = profile.InfoRecord.decode(
+        gatt_snapshot("gw", store, None, NOW, LEEWAY).served.info_bytes
+    )
+    assert info.token_state is expected
+
+
+def test_status_reports_modem_and_error_but_never_the_token(signer: EndorseSigner) -> None:
+    """Status is bounded JSON with modem health and the last error, never token material."""
+    token = mint(signer, NOW - 10)
+    store = StoreSnapshot(
+        mode="prefetch",
+        state=StoreState.READY,
+        token=token,
+        generation=2,
+        last_error="x" * 1000,
+        fetch_count=7,
+    )
+    modem = ModemHealth(Registration.ROAMING, -85, "SORACOM" * 20)
+    raw = gatt_snapshot("gw", store, modem, NOW, LEEWAY).status
+    assert len(raw) <= profile.MAX_STATUS_BYTES
+    status = json.loads(raw)
+    assert status["token"]["sha"] == token.fingerprint
+    assert status["token"]["fetches"] == 7
+    assert status["modem"] == {"reg": "roaming", "dbm": -85, "op": ("SORACOM" * 20)[:32]}
+    assert status["error"].startswith("xxx")
+    for segment in token.raw.split("."):
+        assert segment not in raw.decode()
+
+
+def test_unregistered_modem_detail_becomes_the_error() -> None:
+    """With no other error, why the modem is not registered is what Status says."""
+    store = StoreSnapshot(mode="prefetch", state=StoreState.FAILED)
+    modem = ModemHealth(Registration.UNKNOWN, None, None, "modem ppp_busy: PPP frames")
+    status = json.loads(gatt_snapshot("gw", store, modem, NOW, LEEWAY).status)
+    assert status["error"] == "modem ppp_busy: PPP frames"
