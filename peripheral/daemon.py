@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from peripheral.gatt_view import GattSnapshot, gatt_snapshot, next_expiry
 from peripheral.ports import Clock, Modem, ModemHealth
 from peripheral.settings import GatewayConfig
-from peripheral.store_state import StoreError, StoreSnapshot
+from peripheral.store_state import StoreError, StoreSnapshot, StoreState
 from peripheral.token_store import TokenStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class GatewayDaemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._last: GattSnapshot | None = None
+        self._settled = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, serve until ``stop`` is set, then shut down in order."""
@@ -72,6 +73,8 @@ class GatewayDaemon:
                 unsubscribe = self._store.subscribe(self._render)
                 self._spawn(self._watch_modem())
                 self._render(self._store.snapshot())
+                if self._config.refresh.mode == "prefetch":
+                    await self._first_outcome()
                 self._lifecycle.ready(self.status_line())
                 await stop.wait()
                 self._lifecycle.stopping()
@@ -84,8 +87,19 @@ class GatewayDaemon:
 
     # --- what centrals see ----------------------------------------------------------------
 
+    async def _first_outcome(self) -> None:
+        """Wait until the first fetch has succeeded or failed (READY means "serving")."""
+        endorse = self._config.endorse
+        bound = endorse.connect_timeout_seconds + 2 * endorse.read_timeout_seconds + 5
+        try:
+            await asyncio.wait_for(self._settled.wait(), bound)
+        except TimeoutError:
+            log.warning("no first token after %.0f s; serving without one", bound)
+
     def _render(self, store: StoreSnapshot | None = None) -> None:
         store = store or self._store.snapshot()
+        if store.state in (StoreState.READY, StoreState.FAILED):
+            self._settled.set()
         now = self._clock.wall()
         leeway = self._config.refresh.expiry_leeway_seconds
         snapshot = gatt_snapshot(self._config.ble.name, store, self._health, now, leeway)

@@ -36,6 +36,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slow-delay", type=float, default=2.0, help="seconds the 'slow' fault waits"
     )
+    parser.add_argument(
+        "--padding",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="add a claim of BYTES characters to every token (larger tokens, e.g. 2 KiB)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     sim = EndorseSimulator(sim=sim_identity, lifetime=args.lifetime, host=args.host, port=args.port)
     sim.fault = EndorseFault(args.fault)
     sim.slow_delay_seconds = args.slow_delay
+    sim.padding_bytes = args.padding
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

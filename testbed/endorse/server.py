@@ -70,6 +70,8 @@ class EndorseSimulator:
     ``url`` is the token endpoint and ``keystore_url`` the prefix a kid is appended to.
     ``fault``, ``keystore_fault``, ``lifetime``, ``slow_delay_seconds`` and
     ``huge_body_bytes`` may be changed at any time; requests read them when they arrive.
+    ``padding_bytes`` adds a claim of that many characters to every token, to stand in
+    for the larger tokens RSA-4096 keys or large request parameters give.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class EndorseSimulator:
         self.keystore_fault = EndorseFault.NONE
         self.slow_delay_seconds = 2.0
         self.huge_body_bytes = 64 * 1024 * 1024
+        self.padding_bytes = 0
         self.url = ""
         self.keystore_url = ""
         self.token_requests = 0
@@ -181,7 +184,10 @@ class EndorseSimulator:
             self.keystore_fetches += 1
 
     def _mint(self, params: dict[str, str]) -> str:
-        return self.signer.mint(self.sim, lifetime=self.lifetime, request_parameters=params)
+        extra = {"padding": "p" * self.padding_bytes} if self.padding_bytes else None
+        return self.signer.mint(
+            self.sim, lifetime=self.lifetime, request_parameters=params, extra_claims=extra
+        )
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -113,6 +113,17 @@ def test_lifetime_is_settable_while_running(endorse_sim: EndorseSimulator) -> No
     assert claims["exp"] - claims["iat"] == 180
 
 
+def test_padding_grows_tokens_to_the_asked_size(endorse_sim: EndorseSimulator) -> None:
+    """``padding_bytes`` makes signed tokens of about 2 KiB, as RSA-4096 ones would be."""
+    _, body = request(endorse_sim, "GET", "/")
+    plain = json.loads(body)["token"]
+    endorse_sim.padding_bytes = 900
+    _, body = request(endorse_sim, "GET", "/")
+    padded = json.loads(body)["token"]
+    assert verified_claims(endorse_sim, padded)["padding"] == "p" * 900
+    assert len(padded) - len(plain) >= 1200  # 900 bytes of JSON, base64url-encoded
+
+
 def test_rotation_keeps_serving_old_keys(endorse_sim: EndorseSimulator) -> None:
     """After rotate_key, new tokens carry the new kid and both public keys are served."""
     old_kid = endorse_sim.signer.kid
