@@ -11,8 +11,8 @@ from exchange.errors import ErrorCode, ExchangeError
 from exchange.keystore import KeyStore
 from exchange.keystore_http import HttpKeyFetcher
 from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.exchange.pytest_fixtures import closed_port_url
 from testbed.endorse_keys import new_kid
+from testbed.exchange.pytest_fixtures import closed_port_url
 
 
 @pytest.fixture
