@@ -108,7 +108,10 @@ class ExchangeHTTPServer(ThreadingHTTPServer):
         """Bind, listen and serve on a background thread."""
         self.server_bind()
         self.server_activate()
-        self._thread = threading.Thread(target=self.serve_forever, name="exchange-http")
+        # A short poll interval keeps stop() prompt (shutdown waits for the next poll).
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="exchange-http"
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -65,18 +65,20 @@ def exchange_config_toml(
     replay_backend: str = "memory",
     replay_table: str = "endorse-exchange-replay",
     require_nonce: bool = False,
+    keystore_options: dict[str, int | float] | None = None,
     extra: str = "",
 ) -> str:
     """TOML for an exchange wired to a local keystore and moto.
 
     ``allow`` defaults to the testbed's default SIM, bound to its IMEI. ``extra`` is
-    appended verbatim (more tables or keys).
+    appended verbatim (more tables or keys); ``keystore_options`` adds [keystore] keys.
     """
     sim = SimIdentity()
     entries = allow if allow is not None else [{"imsi": sim.imsi, "imei": sim.imei}]
     lines = [
         "[keystore]",
         f'url = "{keystore_url}"',
+        *(f"{key} = {value}" for key, value in (keystore_options or {}).items()),
         "[token]",
         f"require_nonce = {'true' if require_nonce else 'false'}",
         "[credentials]",
@@ -184,6 +186,7 @@ class RunningExchange:
     url: str
     process: subprocess.Popen[str]
     stderr_lines: list[str]
+    readers: list[threading.Thread]
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
@@ -205,33 +208,47 @@ def start_local_exchange(
     )
     assert process.stdout is not None and process.stderr is not None
     stderr_lines: list[str] = []
-    threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True).start()
     out: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, out), daemon=True).start()
+    readers = [
+        threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True),
+        threading.Thread(target=_pump, args=(process.stdout, out), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    running = RunningExchange("", process, stderr_lines, readers)
     url = None
     while True:
         try:
             line = out.get(timeout=timeout)
         except queue.Empty:
-            process.kill()
+            stop_local_exchange(running)
             raise RuntimeError("the exchange did not print READY in time") from None
         if line is None:
-            process.wait()
+            stop_local_exchange(running)
             raise RuntimeError(f"the exchange exited early: {''.join(stderr_lines)}")
         if line.startswith("EXCHANGE_URL="):
             url = line.strip().split("=", 1)[1]
         elif line.strip() == "READY" and url is not None:
-            return RunningExchange(url, process, stderr_lines)
+            running.url = url
+            return running
 
 
 def stop_local_exchange(running: RunningExchange) -> int:
-    """SIGTERM the exchange and return its exit code."""
-    running.process.terminate()
+    """SIGTERM the exchange, collect its output and return its exit code (idempotent)."""
+    process = running.process
+    if process.poll() is None:
+        process.terminate()
     try:
-        return running.process.wait(timeout=10)
+        code = process.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        running.process.kill()
-        return running.process.wait()
+        process.kill()
+        code = process.wait()
+    for reader in running.readers:
+        reader.join(timeout=5)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    return code
 
 
 @pytest.fixture
