@@ -148,6 +148,11 @@ class KeyStore:
 
     def get(self, kid: str) -> rsa.RSAPublicKey:
         """The public key named by ``kid``, from the cache or the keystore."""
+        with self._lock:
+            # A cached key's kid passed check_kid when it was fetched.
+            hit = self._keys.get(kid)
+            if hit is not None and hit[1] > self._clock():
+                return hit[0]
         kid = self.check_kid(kid)
         with self._lock:
             key = self._lookup(kid)

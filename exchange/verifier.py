@@ -8,6 +8,7 @@ confusion of RFC 8725 section 2.1 cannot happen) before any claim is trusted.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +21,8 @@ from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
 from exchange.config import IMEI_PATTERN, IMSI_PATTERN, TokenSettings
 from exchange.errors import ErrorCode, ExchangeError
-from tokenlink.token import ENDORSE_CLAIM, EndorseClaim, Token, TokenHeader
+from tokenlink.errors import TokenFormatError
+from tokenlink.token import ENDORSE_CLAIM, EndorseClaim, Token, TokenHeader, b64url_decode
 
 ALGORITHM = "RS256"
 #: Claims every Endorse token carries (endorse-facts.md, "The token").
@@ -99,6 +101,42 @@ def _endorse_claim(payload: Mapping[str, Any]) -> EndorseClaim:
     )
 
 
+def read_header(raw: str) -> dict[str, Any]:
+    """Decode only the JOSE header of a compact JWS (the payload is left for PyJWT).
+
+    PyJWT's own unverified parse would decode the whole token a second time.
+    """
+    if raw.count(".") != 2:
+        raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token is not three base64url segments")
+    try:
+        header = json.loads(b64url_decode(raw.partition(".")[0], "header"))
+    except (TokenFormatError, UnicodeDecodeError, json.JSONDecodeError):
+        raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token header is not base64url JSON") from None
+    if not isinstance(header, dict):
+        raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token header is not a JSON object")
+    return header
+
+
+class _HeaderCache:
+    """Parsed headers by their encoded segment: every token from one Endorse key carries
+    the same header, so it is decoded once. Bounded; only the header is cached, never a
+    verdict on a token."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._headers: dict[str, dict[str, Any]] = {}
+
+    def get(self, raw: str) -> dict[str, Any]:
+        segment = raw.partition(".")[0]
+        header = self._headers.get(segment)
+        if header is None or raw.count(".") != 2:
+            header = read_header(raw)
+            if len(self._headers) >= self._size:
+                self._headers.clear()
+            self._headers[segment] = header
+        return header
+
+
 class TokenVerifier:
     """Check an Endorse token's signature and claims; pure apart from the key lookup."""
 
@@ -111,6 +149,7 @@ class TokenVerifier:
         self._settings = settings
         self._keys = keys
         self._clock = clock
+        self._headers = _HeaderCache()
         self._options: Any = {
             "require": list(REQUIRED_CLAIMS),
             # Times are checked below against the injected clock, with distinct error codes
@@ -131,12 +170,7 @@ class TokenVerifier:
             )
         if not raw.isascii():
             raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token is not ASCII")
-        try:
-            header = jwt.get_unverified_header(raw)
-        except jwt.InvalidTokenError as exc:
-            if "Key ID" in str(exc):
-                raise _refuse(ErrorCode.INVALID_KID, "the token's kid is not a string") from None
-            raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token is not a well-formed JWS") from None
+        header = self._headers.get(raw)
         if header.get("alg") != ALGORITHM:
             raise _refuse(ErrorCode.UNSUPPORTED_ALGORITHM, "only RS256 is accepted")
         kid = header.get("kid")
