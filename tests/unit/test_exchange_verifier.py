@@ -234,3 +234,14 @@ def test_real_clock_default(signer: EndorseSigner, fetcher: DictFetcher) -> None
 def test_default_kid_pattern_matches_endorse_form() -> None:
     """The default kid pattern is Endorse's published ``v1-<32 hex>-x509.pem``."""
     assert re.fullmatch(DEFAULT_KID_PATTERN, "v1-" + "0123456789abcdef" * 2 + "-x509.pem")
+
+
+def test_cached_header_does_not_admit_a_truncated_token(
+    verifier: TokenVerifier, signer: EndorseSigner
+) -> None:
+    """After a good token, one with the same header but a missing segment is malformed."""
+    good = signer.mint(SimIdentity(), now=NOW)
+    verifier.verify(good)
+    head, body, _ = good.split(".")
+    assert refused(verifier, f"{head}.{body}") is ErrorCode.MALFORMED_TOKEN
+    assert refused(verifier, f"{head}.{body}.x.y") is ErrorCode.MALFORMED_TOKEN
