@@ -31,9 +31,12 @@ RESPONSE_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-sto
 def _event_method(event: Mapping[str, Any]) -> str:
     # Payload 2.0 keeps the method under requestContext.http; 1.0 at the top level.
     if event.get("version") == "2.0":
-        http = event.get("requestContext", {}).get("http", {})
-        return str(http.get("method", ""))
-    return str(event.get("httpMethod", ""))
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, dict) else None
+        method = http.get("method") if isinstance(http, dict) else None
+    else:
+        method = event.get("httpMethod")
+    return method if isinstance(method, str) else ""
 
 
 def _event_body(event: Mapping[str, Any]) -> bytes:

@@ -369,3 +369,21 @@ def test_lambda_handler_hides_configuration_errors(
     assert (result["statusCode"], answer["error"]) == (500, "misconfigured")
     assert "keystore" not in answer["message"]
     assert "keystore.url" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"version": "2.0", "requestContext": "x", "body": "{}"},
+        {"version": "2.0", "requestContext": {"http": None}},
+        {"httpMethod": "POST", "body": 5},
+    ],
+)
+def test_lambda_survives_odd_events(
+    event: dict[str, Any], variant_config: Callable[[str], ExchangeConfig]
+) -> None:
+    """Events missing their method or with a non-text body get a 4xx, not a crash."""
+    result = LambdaAdapter(build_service(variant_config("default")))(event, None)
+    assert result["statusCode"] in (400, 405)
+    assert set(json.loads(result["body"])) == {"error", "message"}
