@@ -38,7 +38,8 @@ def parse_request(body: bytes, max_bytes: int) -> ApiRequest:
         raise ExchangeError(ErrorCode.REQUEST_TOO_LARGE, f"the body exceeds {max_bytes} bytes")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: thousands of nested brackets exhaust the decoder's stack.
         raise ExchangeError(ErrorCode.MALFORMED_REQUEST, "the body is not JSON") from None
     if not isinstance(data, dict):
         raise ExchangeError(ErrorCode.MALFORMED_REQUEST, "the body is not a JSON object")

@@ -110,7 +110,7 @@ def read_header(raw: str) -> dict[str, Any]:
         raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token is not three base64url segments")
     try:
         header = json.loads(b64url_decode(raw.partition(".")[0], "header"))
-    except (TokenFormatError, UnicodeDecodeError, json.JSONDecodeError):
+    except (TokenFormatError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token header is not base64url JSON") from None
     if not isinstance(header, dict):
         raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token header is not a JSON object")
