@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from exchange.config import KeystoreSettings
+from exchange.config import KeystoreSettings, TokenSettings
 from exchange.errors import ErrorCode, ExchangeError
 from exchange.keystore import KeyStore
 from exchange.keystore_http import HttpKeyFetcher
+from exchange.verifier import TokenVerifier
 from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.endorse_keys import new_kid
+from testbed.endorse_keys import SimIdentity, new_kid
 from testbed.exchange.pytest_fixtures import closed_port_url
 
 
@@ -74,3 +75,19 @@ def test_many_lookups_fetch_once_over_http(
     for _ in range(1000):
         store.get(endorse_sim.signer.kid)
     assert endorse_sim.keystore_fetches == 1
+
+
+def test_key_rotation_fetches_the_new_key_once(
+    endorse_sim: EndorseSimulator, fetcher: HttpKeyFetcher
+) -> None:
+    """After Endorse rotates its key, old and new tokens verify with one fetch per kid."""
+    verifier = TokenVerifier(
+        TokenSettings(), KeyStore(KeystoreSettings(url=endorse_sim.keystore_url), fetcher)
+    )
+    old = endorse_sim.signer.mint(SimIdentity())
+    endorse_sim.rotate_key()
+    new = endorse_sim.signer.mint(SimIdentity())
+    for _ in range(5):
+        verifier.verify(old)
+        verifier.verify(new)
+    assert endorse_sim.keystore_fetches == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -170,3 +171,35 @@ def test_refuses_keys_that_are_not_strong_rsa(make_pem: Callable[[], bytes]) -> 
     with pytest.raises(ExchangeError) as info:
         parse_public_key(make_pem(), 2048)
     assert info.value.code is ErrorCode.KEYSTORE_BAD_KEY
+
+
+class BlockingFetcher(DictFetcher):
+    """A DictFetcher that holds every fetch until released."""
+
+    def __init__(self, pems: dict[str, bytes]) -> None:
+        super().__init__(pems)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def fetch(self, url: str, max_bytes: int) -> bytes | None:
+        self.entered.set()
+        assert self.release.wait(10)
+        return super().fetch(url, max_bytes)
+
+
+def test_concurrent_misses_for_one_kid_fetch_once(signer: EndorseSigner) -> None:
+    """Eight threads asking for an uncached kid at once cause one fetch."""
+    fetcher = BlockingFetcher({signer.kid: signer.public_pem()})
+    store = KeyStore(settings(), fetcher)
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(store.get(signer.kid))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    assert fetcher.entered.wait(10)
+    fetcher.release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(results) == 8
+    assert fetcher.calls == 1
