@@ -118,9 +118,11 @@ def read_header(raw: str) -> dict[str, Any]:
 
 
 class _HeaderCache:
-    """Parsed headers by their encoded segment: every token from one Endorse key carries
-    the same header, so it is decoded once. Bounded; only the header is cached, never a
-    verdict on a token."""
+    """Parsed JOSE headers, keyed by their encoded segment (bounded).
+
+    Every token from one Endorse key carries the same header, so it is decoded once. Only
+    the header is cached, never a verdict on a token.
+    """
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
