@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 DEVICE = "org.bluez.Device1"
 ERR = "org.bluez.Error"
 RSSI = -52
+#: Advertising reports while scanning: bless advertises every 100 ms, and BlueZ signals an
+#: RSSI change per report (DuplicateData false still reports RSSI changes).
+REPORT_INTERVAL = 0.1
+_RSSI_SWING = (-52, -61)
 _FILTER_KEYS = {"UUIDs", "RSSI", "Pathloss", "Transport", "DuplicateData", "Discoverable",
                 "Pattern"}
 
@@ -43,7 +47,7 @@ def filter_matches(flt: dict[str, Any], uuids: list[str], name: str | None, addr
     wanted = {normalize_uuid(u) for u in flt.get("UUIDs", [])}
     if wanted and not wanted & set(uuids):
         return False
-    if "RSSI" in flt and RSSI < int(flt["RSSI"]):
+    if "RSSI" in flt and max(_RSSI_SWING) < int(flt["RSSI"]):
         return False
     pattern = flt.get("Pattern", "")
     return not pattern or address.startswith(pattern) or (name or "").startswith(pattern)
@@ -76,6 +80,8 @@ class CentralSide:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.filters: dict[str, dict[str, Any]] = {}
         self.devices: dict[str, DeviceState] = {}
+        self._reporter: asyncio.Task[None] | None = None
+        self._rssi = RSSI
 
     def install(self) -> None:
         """Export the adapter object."""
@@ -117,8 +123,18 @@ class CentralSide:
             raise DBusReplyError(f"{ERR}.InProgress", "Operation already in progress")
         self.sessions[sender] = self.filters.get(sender, {})
         self.server.update(self.path, ADAPTER, {"Discovering": Variant("b", True)})
-        self.refresh_devices()
+        if self._reporter is None:
+            self._reporter = asyncio.get_running_loop().create_task(self._report())
         return []
+
+    async def _report(self) -> None:
+        """Emulate advertising reports: the first after the scan started, then periodic."""
+        while self.sessions:
+            await asyncio.sleep(REPORT_INTERVAL)
+            if not self.sessions:
+                break
+            self._rssi = _RSSI_SWING[1] if self._rssi == _RSSI_SWING[0] else _RSSI_SWING[0]
+            self.refresh_devices()
 
     async def _stop_discovery(self, msg: Message) -> list[Any]:
         sender = str(msg.sender)
@@ -131,6 +147,9 @@ class CentralSide:
         del self.sessions[sender]
         if self.sessions:
             return
+        if self._reporter is not None:
+            self._reporter.cancel()
+            self._reporter = None
         self.server.update(self.path, ADAPTER, {"Discovering": Variant("b", False)})
         for state in self.devices.values():
             self.server.update(state.path, DEVICE, {}, invalidated=["RSSI", "TxPower"])
@@ -148,7 +167,7 @@ class CentralSide:
         path = device_path(self.path, address)
         props: dict[str, Variant] = {
             "UUIDs": Variant("as", uuids),
-            "RSSI": Variant("n", RSSI),
+            "RSSI": Variant("n", self._rssi),
             "ManufacturerData": Variant(
                 "a{qv}", {k: Variant("ay", v) for ad in ads for k, v in ad.manufacturer_data.items()}
             ),
@@ -319,7 +338,8 @@ class CentralSide:
             if state.link is not None:
                 state.link.on_app_value(sender, path, value)
 
-    async def close_all(self) -> None:
-        """Drop every connection (used before a restart forgets everything)."""
-        for state in list(self.devices.values()):
-            await self._close(state)
+    def shutdown(self) -> None:
+        """Stop the advertising reports (the fake is going away)."""
+        if self._reporter is not None:
+            self._reporter.cancel()
+            self._reporter = None

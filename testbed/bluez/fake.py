@@ -95,6 +95,8 @@ class FakeBluez:
     async def stop(self) -> None:
         """Leave both buses without a goodbye (like a bluetoothd that exits)."""
         buses, self._buses = self._buses, []
+        if self.central is not None:
+            self.central.shutdown()
         self.peripheral = self.central = None
         for bus in buses:
             bus.disconnect()
