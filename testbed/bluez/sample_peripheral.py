@@ -1,6 +1,7 @@
 """A stock bless GATT server for the testbed (the only testbed module importing bless).
 
 One service with: a read characteristic holding ``--read-size`` bytes (a known pattern),
+a second one holding ``--short-size`` bytes,
 a write characteristic (write and write-without-response), a notify characteristic (each
 write to the write characteristic is echoed there as a notification), and a characteristic
 that needs encryption to read or write. Prints ``READY`` on stdout once the application and
@@ -33,6 +34,7 @@ READ_UUID = "6e9a0002-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 WRITE_UUID = "6e9a0003-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 NOTIFY_UUID = "6e9a0004-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 SECRET_UUID = "6e9a0005-4b8c-4d1e-9a3f-2b7c5d8e0f11"
+SHORT_UUID = "6e9a0006-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 NOTIFY_PREFIX = b"ack:"
 
 
@@ -47,9 +49,10 @@ def pattern(size: int) -> bytes:
 class SamplePeripheral:
     """The bless server and its handlers."""
 
-    def __init__(self, name: str, read_size: int) -> None:
+    def __init__(self, name: str, read_size: int, short_size: int) -> None:
         self.name = name
         self.read_value = pattern(read_size)
+        self.short_value = pattern(short_size)
         self.server: Any = None
 
     def _read(self, characteristic: BlessGATTCharacteristic, **kwargs: Any) -> bytearray:
@@ -76,6 +79,7 @@ class SamplePeripheral:
         await self.server.add_new_service(SERVICE_UUID)
         chars = [
             (READ_UUID, props.read, bytearray(self.read_value), perms.readable),
+            (SHORT_UUID, props.read, bytearray(self.short_value), perms.readable),
             (WRITE_UUID, props.write | props.write_without_response, None, perms.writeable),
             (NOTIFY_UUID, props.read | props.notify, bytearray(b""), perms.readable),
             (
@@ -103,7 +107,7 @@ async def main_async(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    peripheral = SamplePeripheral(args.name, args.read_size)
+    peripheral = SamplePeripheral(args.name, args.read_size, args.short_size)
     await peripheral.start()
     sys.stdout.write("READY\n")
     sys.stdout.flush()
@@ -120,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", default="EndorseSample")
     parser.add_argument("--read-size", type=int, default=100)
+    parser.add_argument("--short-size", type=int, default=20)
     args = parser.parse_args(argv)
-    if not 0 <= args.read_size <= 4096:
-        parser.error("--read-size must be within 0..4096")
+    if not (0 <= args.read_size <= 4096 and 0 <= args.short_size <= 4096):
+        parser.error("sizes must be within 0..4096")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     return asyncio.run(main_async(args))
 
