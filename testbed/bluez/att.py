@@ -215,9 +215,7 @@ def check_length(length: int, offset: int) -> int:
 def prepare_chunks(value: bytes, offset: int, mtu: int) -> list[tuple[int, bytes]]:
     """Split a long write into Prepare Write payloads of MTU-5 bytes each."""
     per = mtu - PREPARE_HEADER
-    return [(offset + i, value[i : i + per]) for i in range(0, len(value), per)] or [
-        (offset, b"")
-    ]
+    return [(offset + i, value[i : i + per]) for i in range(0, len(value), per)] or [(offset, b"")]
 
 
 def notification_payload(value: bytes, mtu: int) -> bytes:

@@ -92,7 +92,7 @@ class PrivateBus:
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - the point is the death signal
+            preexec_fn=die_with_parent,  # the point is the death signal
         )
         try:
             self._address = self._read_address()

@@ -31,8 +31,15 @@ RSSI = -52
 #: RSSI change per report (DuplicateData false still reports RSSI changes).
 REPORT_INTERVAL = 0.1
 _RSSI_SWING = (-52, -61)
-_FILTER_KEYS = {"UUIDs", "RSSI", "Pathloss", "Transport", "DuplicateData", "Discoverable",
-                "Pattern"}
+_FILTER_KEYS = {
+    "UUIDs",
+    "RSSI",
+    "Pathloss",
+    "Transport",
+    "DuplicateData",
+    "Discoverable",
+    "Pattern",
+}
 
 
 def device_path(adapter_path: str, address: str) -> str:
@@ -70,8 +77,14 @@ class CentralSide:
 
     path = "/org/bluez/hci1"
 
-    def __init__(self, server: ObjectServer, address: str, peripheral: PeripheralSide,
-                 counters: AirCounters, faults: Faults) -> None:
+    def __init__(
+        self,
+        server: ObjectServer,
+        address: str,
+        peripheral: PeripheralSide,
+        counters: AirCounters,
+        faults: Faults,
+    ) -> None:
         self.server = server
         self.address = address
         self.peripheral = peripheral
@@ -169,7 +182,8 @@ class CentralSide:
             "UUIDs": Variant("as", uuids),
             "RSSI": Variant("n", self._rssi),
             "ManufacturerData": Variant(
-                "a{qv}", {k: Variant("ay", v) for ad in ads for k, v in ad.manufacturer_data.items()}
+                "a{qv}",
+                {k: Variant("ay", v) for ad in ads for k, v in ad.manufacturer_data.items()},
             ),
             "ServiceData": Variant(
                 "a{sv}", {k: Variant("ay", v) for ad in ads for k, v in ad.service_data.items()}
@@ -261,17 +275,32 @@ class CentralSide:
             # Nothing connectable is on the air: the LE Create Connection times out.
             raise DBusReplyError(f"{ERR}.Failed", "le-connection-timeout")
         peer = device_path(self.peripheral.path, self.address)
-        link = GattLink(self.server, self.peripheral.server, state.path, peer,
-                        list(self.peripheral.applications), self.counters, self.faults,
-                        Security.FIPS if state.paired else Security.LOW, self._on_drop)
+        link = GattLink(
+            self.server,
+            self.peripheral.server,
+            state.path,
+            peer,
+            list(self.peripheral.applications),
+            self.counters,
+            self.faults,
+            Security.FIPS if state.paired else Security.LOW,
+            self._on_drop,
+        )
         state.link = link
-        self.peripheral.server.add(peer, {DEVICE: Interface(props={
-            "Address": Variant("s", self.address),
-            "AddressType": Variant("s", "public"),
-            "Connected": Variant("b", True),
-            "Paired": Variant("b", state.paired),
-            "Adapter": Variant("o", self.peripheral.path),
-        })})
+        self.peripheral.server.add(
+            peer,
+            {
+                DEVICE: Interface(
+                    props={
+                        "Address": Variant("s", self.address),
+                        "AddressType": Variant("s", "public"),
+                        "Connected": Variant("b", True),
+                        "Paired": Variant("b", state.paired),
+                        "Adapter": Variant("o", self.peripheral.path),
+                    }
+                )
+            },
+        )
         self.server.update(state.path, DEVICE, {"Connected": Variant("b", True)})
         link.export()
         self.server.update(state.path, DEVICE, {"ServicesResolved": Variant("b", True)})
@@ -311,10 +340,12 @@ class CentralSide:
         state.paired = True
         if state.link is not None:
             state.link.security = Security.FIPS
-            self.peripheral.server.update(state.link.peer_path, DEVICE,
-                                          {"Paired": Variant("b", True)})
-        self.server.update(state.path, DEVICE,
-                           {"Paired": Variant("b", True), "Bonded": Variant("b", True)})
+            self.peripheral.server.update(
+                state.link.peer_path, DEVICE, {"Paired": Variant("b", True)}
+            )
+        self.server.update(
+            state.path, DEVICE, {"Paired": Variant("b", True), "Bonded": Variant("b", True)}
+        )
         return []
 
     async def _cancel_pairing(self, msg: Message) -> list[Any]:

@@ -38,8 +38,12 @@ def _mtu(text: str) -> int:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options of ``endorse-testbed bluez``."""
-    parser.add_argument("--mtu", type=_mtu, default=att.MIN_MTU,
-                        help="ATT MTU of new connections, 23..517 (default 23)")
+    parser.add_argument(
+        "--mtu",
+        type=_mtu,
+        default=att.MIN_MTU,
+        help="ATT MTU of new connections, 23..517 (default 23)",
+    )
     parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
 
 
@@ -68,8 +72,11 @@ async def serve(buses: BusPair, mtu: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the buses (main thread, for the parent-death signal), serve, clean up."""
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     buses = BusPair()
     try:
         buses.start()

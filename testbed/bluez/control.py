@@ -1,11 +1,11 @@
 """Typed async client for the fake BlueZ's control interface (org.endorse.Testbed1).
 
-    async with TestbedControl(central_bus_address) as control:
-        await control.set_mtu(185)
-        await control.reset_counters()
-        ...
-        counters = await control.counters()
-        assert counters["read_blob.pdus_c2p"] == 3
+async with TestbedControl(central_bus_address) as control:
+    await control.set_mtu(185)
+    await control.reset_counters()
+    ...
+    counters = await control.counters()
+    assert counters["read_blob.pdus_c2p"] == 3
 """
 
 from __future__ import annotations
@@ -70,13 +70,23 @@ class TestbedControl:
             bus.disconnect()
             await bus.wait_for_disconnect()
 
-    async def _call(self, member: str, signature: str = "", body: list[Any] | None = None,
-                    ) -> list[Any]:
+    async def _call(
+        self,
+        member: str,
+        signature: str = "",
+        body: list[Any] | None = None,
+    ) -> list[Any]:
         if self._bus is None:
             raise FakeBluezError(FakeBluezReason.NOT_STARTED, "control client not connected")
         reply = await self._bus.call(
-            Message(destination=CONTROL_NAME, path=CONTROL_PATH, interface=CONTROL_INTERFACE,
-                    member=member, signature=signature, body=body or [])
+            Message(
+                destination=CONTROL_NAME,
+                path=CONTROL_PATH,
+                interface=CONTROL_INTERFACE,
+                member=member,
+                signature=signature,
+                body=body or [],
+            )
         )
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = f"{reply.error_name}: {reply.body}" if reply else "no reply"

@@ -38,15 +38,22 @@ class ControlService:
         self._bus = await MessageBus(bus_address=self._address).connect()
         server = ObjectServer(self._bus)
         server.attach()
-        server.add(CONTROL_PATH, {CONTROL_INTERFACE: Interface(methods={
-            "GetCounters": Method("", "a{st}", self._get_counters),
-            "ResetCounters": Method("", "", self._reset_counters),
-            "SetMtu": Method("q", "", self._set_mtu),
-            "GetState": Method("", "a{sv}", self._get_state),
-            "DropAfter": Method("u", "", self._drop_after),
-            "RefuseNextConnect": Method("", "", self._refuse_next_connect),
-            "Restart": Method("d", "", self._restart),
-        })})
+        server.add(
+            CONTROL_PATH,
+            {
+                CONTROL_INTERFACE: Interface(
+                    methods={
+                        "GetCounters": Method("", "a{st}", self._get_counters),
+                        "ResetCounters": Method("", "", self._reset_counters),
+                        "SetMtu": Method("q", "", self._set_mtu),
+                        "GetState": Method("", "a{sv}", self._get_state),
+                        "DropAfter": Method("u", "", self._drop_after),
+                        "RefuseNextConnect": Method("", "", self._refuse_next_connect),
+                        "Restart": Method("d", "", self._restart),
+                    }
+                )
+            },
+        )
         await self._bus.request_name(CONTROL_NAME)
 
     async def stop(self) -> None:
@@ -74,14 +81,16 @@ class ControlService:
         fake = self._fake
         peripheral, central = fake.peripheral, fake.central
         links = [d for d in central.devices.values() if d.link] if central else []
-        return [{
-            "running": Variant("b", fake.running),
-            "mtu": Variant("q", fake.faults.mtu),
-            "applications": Variant("u", len(peripheral.applications) if peripheral else 0),
-            "advertisements": Variant("u", len(peripheral.advertisements) if peripheral else 0),
-            "connections": Variant("u", len(links)),
-            "discovering": Variant("b", bool(central and central.sessions)),
-        }]
+        return [
+            {
+                "running": Variant("b", fake.running),
+                "mtu": Variant("q", fake.faults.mtu),
+                "applications": Variant("u", len(peripheral.applications) if peripheral else 0),
+                "advertisements": Variant("u", len(peripheral.advertisements) if peripheral else 0),
+                "connections": Variant("u", len(links)),
+                "discovering": Variant("b", bool(central and central.sessions)),
+            }
+        ]
 
     async def _drop_after(self, msg: Message) -> list[Any]:
         self._fake.faults.drop_after = int(msg.body[0])

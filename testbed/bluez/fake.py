@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
@@ -48,8 +50,15 @@ async def _own_name(bus: MessageBus, name: str) -> None:
 
 
 async def _add_match(bus: MessageBus, rule: str) -> None:
-    await call_remote(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                      "org.freedesktop.DBus", "AddMatch", "s", [rule])
+    await call_remote(
+        bus,
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "AddMatch",
+        "s",
+        [rule],
+    )
 
 
 class FakeBluez:
@@ -77,8 +86,9 @@ class FakeBluez:
         self._buses = [pbus, cbus]
         pserver, cserver = ObjectServer(pbus), ObjectServer(cbus)
         self.peripheral = PeripheralSide(pserver, PERIPHERAL_ADDRESS, self._adverts_changed)
-        self.central = CentralSide(cserver, CENTRAL_ADDRESS, self.peripheral, self.counters,
-                                   self.faults)
+        self.central = CentralSide(
+            cserver, CENTRAL_ADDRESS, self.peripheral, self.counters, self.faults
+        )
         for server in (pserver, cserver):
             server.attach()
         self.peripheral.install()
@@ -118,8 +128,8 @@ class FakeBluez:
         if self.central is not None:
             self.central.refresh_devices()
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

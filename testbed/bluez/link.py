@@ -210,8 +210,9 @@ class GattLink:
         options["mtu"] = Variant("q", self.mtu)
         return options
 
-    async def _app_call(self, app: Application, path: str, iface: str, member: str, sig: str,
-                        body: list[Any]) -> list[Any]:
+    async def _app_call(
+        self, app: Application, path: str, iface: str, member: str, sig: str, body: list[Any]
+    ) -> list[Any]:
         return await call_remote(self.peripheral.bus, app.sender, path, iface, member, sig, body)
 
     async def _read_long(self, entry: _Char, desc: DescriptorDef | None, start: int) -> bytes:
@@ -244,8 +245,9 @@ class GattLink:
             return (b"\x01\x00" if enabled else b"\x00\x00")[offset:]
         path = entry.char.app_path if desc is None else str(desc.app_path)
         iface = GATT_CHARACTERISTIC if desc is None else GATT_DESCRIPTOR
-        reply = await self._app_call(entry.app, path, iface, "ReadValue", "a{sv}",
-                                     [self._options(offset)])
+        reply = await self._app_call(
+            entry.app, path, iface, "ReadValue", "a{sv}", [self._options(offset)]
+        )
         if not reply or not isinstance(reply[0], bytes | bytearray):
             raise DBusReplyError(f"{ERR}.NotSupported", "invalid ReadValue reply")
         return bytes(reply[0])
@@ -282,14 +284,16 @@ class GattLink:
             await self._long_write(entry, value, offset)
         return []
 
-    async def _app_write(self, entry: _Char, desc: DescriptorDef | None, value: bytes,
-                         offset: int) -> int:
+    async def _app_write(
+        self, entry: _Char, desc: DescriptorDef | None, value: bytes, offset: int
+    ) -> int:
         """Deliver a write to the application; 0 or the ATT error its reply maps to."""
         path = entry.char.app_path if desc is None else str(desc.app_path)
         iface = GATT_CHARACTERISTIC if desc is None else GATT_DESCRIPTOR
         try:
-            await self._app_call(entry.app, path, iface, "WriteValue", "aya{sv}",
-                                 [value, self._options(offset)])
+            await self._app_call(
+                entry.app, path, iface, "WriteValue", "aya{sv}", [value, self._options(offset)]
+            )
         except DBusReplyError as err:
             return att.app_error_to_att(err.name, err.text, att.ATT_WRITE_NOT_PERMITTED)
         return 0
@@ -307,8 +311,9 @@ class GattLink:
         if ecode:
             logger.info("write command refused by the application: 0x%02x", ecode)
 
-    async def _write_request(self, entry: _Char, value: bytes,
-                             desc: DescriptorDef | None = None) -> None:
+    async def _write_request(
+        self, entry: _Char, value: bytes, desc: DescriptorDef | None = None
+    ) -> None:
         self._request(OpKind.WRITE_REQ, att.WRITE_REQ_HEADER + len(value))
         flags = entry.char.flags if desc is None else (desc.flags or ["write"])
         ecode = att.check_length(len(value), 0) or att.access_error(flags, True, self.security)
@@ -387,8 +392,9 @@ class GattLink:
 
     async def _app_notify_call(self, entry: _Char, member: str) -> None:
         try:
-            await self._app_call(entry.app, entry.char.app_path, GATT_CHARACTERISTIC, member, "",
-                                 [])
+            await self._app_call(
+                entry.app, entry.char.app_path, GATT_CHARACTERISTIC, member, "", []
+            )
         except DBusReplyError as err:  # bluetoothd logs and carries on
             logger.warning("application %s failed: %s", member, err)
 
@@ -414,7 +420,9 @@ class GattLink:
                 continue
             payload = att.notification_payload(value, self.mtu)
             self.counters.record(OpKind.NOTIFICATION, "p2c", att.NOTIFICATION_HEADER + len(payload))
-            self.central.update(path, GATT_CHARACTERISTIC, {"Value": Variant("ay", payload)}, force=True)
+            self.central.update(
+                path, GATT_CHARACTERISTIC, {"Value": Variant("ay", payload)}, force=True
+            )
 
     # --- lookups -----------------------------------------------------------------------
 

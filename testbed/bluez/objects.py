@@ -157,7 +157,9 @@ class ObjectServer:
         for key in gone:
             del iface.props[key]
         if really or gone:
-            self._signal(path, PROPERTIES, "PropertiesChanged", "sa{sv}as", [interface, really, gone])
+            self._signal(
+                path, PROPERTIES, "PropertiesChanged", "sa{sv}as", [interface, really, gone]
+            )
 
     def _signal(self, path: str, interface: str, member: str, sig: str, body: list[Any]) -> None:
         if not self.bus.connected:
@@ -292,7 +294,7 @@ async def call_remote(
     member: str,
     signature: str = "",
     body: list[Any] | None = None,
-    timeout: float = 10.0,
+    limit: float = 10.0,
 ) -> list[Any]:
     """Call a method on another connection; its error reply raises DBusReplyError."""
     msg = Message(
@@ -304,7 +306,7 @@ async def call_remote(
         body=body or [],
     )
     try:
-        reply = await asyncio.wait_for(bus.call(msg), timeout)
+        reply = await asyncio.wait_for(bus.call(msg), limit)
     except TimeoutError as err:
         raise DBusReplyError("org.freedesktop.DBus.Error.NoReply", "no reply") from err
     if reply is None:

@@ -45,17 +45,18 @@ DEFAULT_OPS = [
 ]
 
 
-async def _notify(client: BleakClient, notify_uuid: str, trigger_uuid: str, data: bytes,
-                  timeout: float) -> bytes:
+async def _notify(
+    client: BleakClient, notify_uuid: str, trigger_uuid: str, data: bytes, wait: float
+) -> bytes:
     received: asyncio.Queue[bytes] = asyncio.Queue()
     await client.start_notify(notify_uuid, lambda _c, value: received.put_nowait(bytes(value)))
     await client.write_gatt_char(trigger_uuid, data, response=True)
-    value = await asyncio.wait_for(received.get(), timeout)
+    value = await asyncio.wait_for(received.get(), wait)
     await client.stop_notify(notify_uuid)
     return value
 
 
-async def run_op(client: BleakClient, op: str, timeout: float) -> dict[str, Any]:
+async def run_op(client: BleakClient, op: str, wait: float) -> dict[str, Any]:
     """Run one ``--op`` and describe its outcome."""
     kind, _, rest = op.partition(":")
     parts = rest.split(":")
@@ -66,8 +67,8 @@ async def run_op(client: BleakClient, op: str, timeout: float) -> dict[str, Any]
         await client.write_gatt_char(parts[0], bytes.fromhex(parts[1]), response=kind == "write")
         return {"op": kind, "uuid": parts[0], "length": len(parts[1]) // 2}
     if kind == "notify":
-        value = await _notify(client, parts[0], parts[1], bytes.fromhex(parts[2]), timeout)
-        return {"op": kind, "uuid": parts[0], "value": value.hex()}
+        note = await _notify(client, parts[0], parts[1], bytes.fromhex(parts[2]), wait)
+        return {"op": kind, "uuid": parts[0], "value": note.hex()}
     raise ValueError(f"unknown operation {op!r}")
 
 
@@ -90,8 +91,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 results.append(await run_op(client, op, args.timeout))
             except (BleakError, TimeoutError) as err:
-                results.append({"op": op.split(":")[0], "error": type(err).__name__,
-                                "detail": str(err)})
+                results.append(
+                    {"op": op.split(":")[0], "error": type(err).__name__, "detail": str(err)}
+                )
                 ok = False
                 break
     finally:

@@ -33,7 +33,7 @@ SERVICE_UUID = "6e9a0001-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 READ_UUID = "6e9a0002-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 WRITE_UUID = "6e9a0003-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 NOTIFY_UUID = "6e9a0004-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-SECRET_UUID = "6e9a0005-4b8c-4d1e-9a3f-2b7c5d8e0f11"
+ENCRYPTED_UUID = "6e9a0005-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 SHORT_UUID = "6e9a0006-4b8c-4d1e-9a3f-2b7c5d8e0f11"
 NOTIFY_PREFIX = b"ack:"
 
@@ -83,7 +83,7 @@ class SamplePeripheral:
             (WRITE_UUID, props.write | props.write_without_response, None, perms.writeable),
             (NOTIFY_UUID, props.read | props.notify, bytearray(b""), perms.readable),
             (
-                SECRET_UUID,
+                ENCRYPTED_UUID,
                 props.read | props.write,
                 bytearray(b"secret"),
                 perms.read_encryption_required | perms.write_encryption_required,

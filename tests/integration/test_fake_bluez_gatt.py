@@ -7,10 +7,10 @@ import pytest
 from testbed.bluez import att
 from testbed.bluez.pytest_fixtures import FakeBluezHandle
 from testbed.bluez.sample_peripheral import (
+    ENCRYPTED_UUID,
     NOTIFY_PREFIX,
     NOTIFY_UUID,
     READ_UUID,
-    SECRET_UUID,
     SHORT_UUID,
     WRITE_UUID,
     pattern,
@@ -91,15 +91,13 @@ async def test_stock_bless_long_value_comes_back_as_repeated_prefix(
 async def test_encrypted_characteristic_refused_until_paired(fake_bluez: FakeBluezHandle) -> None:
     """Reading or writing an encrypt-read/encrypt-write characteristic fails until Pair."""
     await fake_bluez.start_peripheral()
-    status, result = await fake_bluez.run_central("--op", f"read:{SECRET_UUID}")
+    status, result = await fake_bluez.run_central("--op", f"read:{ENCRYPTED_UUID}")
     assert status == 1
     assert "Not paired" in result["results"][0]["detail"]
-    status, result = await fake_bluez.run_central(
-        "--op", f"write:{SECRET_UUID}:{b'x'.hex()}"
-    )
+    status, result = await fake_bluez.run_central("--op", f"write:{ENCRYPTED_UUID}:{b'x'.hex()}")
     assert status == 1 and "Not paired" in result["results"][0]["detail"]
     status, result = await fake_bluez.run_central(
-        "--pair", "--op", f"read:{SECRET_UUID}", "--op", f"write:{SECRET_UUID}:{b'new'.hex()}"
+        "--pair", "--op", f"read:{ENCRYPTED_UUID}", "--op", f"write:{ENCRYPTED_UUID}:{b'new'.hex()}"
     )
     assert status == 0, result
     assert bytes.fromhex(result["results"][0]["value"]) == b"secret"

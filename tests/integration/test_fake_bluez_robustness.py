@@ -36,10 +36,24 @@ async def central_bus(fake_bluez: FakeBluezHandle) -> AsyncIterator[MessageBus]:
     await bus.wait_for_disconnect()
 
 
-async def _call(bus: MessageBus, path: str, interface: str, member: str, signature: str = "",
-                body: list[Any] | None = None) -> Message:
-    reply = await bus.call(Message(destination="org.bluez", path=path, interface=interface,
-                                   member=member, signature=signature, body=body or []))
+async def _call(
+    bus: MessageBus,
+    path: str,
+    interface: str,
+    member: str,
+    signature: str = "",
+    body: list[Any] | None = None,
+) -> Message:
+    reply = await bus.call(
+        Message(
+            destination="org.bluez",
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=body or [],
+        )
+    )
     assert reply is not None
     return reply
 
@@ -47,32 +61,78 @@ async def _call(bus: MessageBus, path: str, interface: str, member: str, signatu
 @pytest.mark.parametrize(
     ("path", "interface", "member", "signature", "body", "error"),
     [
-        ("/org/bluez/hci9", "org.bluez.Adapter1", "StartDiscovery", "", [],
-         "org.freedesktop.DBus.Error.UnknownObject"),
-        (ADAPTER, "org.bluez.Adapter1", "StartDiscovery", "s", ["x"],
-         "org.freedesktop.DBus.Error.UnknownMethod"),
+        (
+            "/org/bluez/hci9",
+            "org.bluez.Adapter1",
+            "StartDiscovery",
+            "",
+            [],
+            "org.freedesktop.DBus.Error.UnknownObject",
+        ),
+        (
+            ADAPTER,
+            "org.bluez.Adapter1",
+            "StartDiscovery",
+            "s",
+            ["x"],
+            "org.freedesktop.DBus.Error.UnknownMethod",
+        ),
         (ADAPTER, "org.bluez.Adapter1", "StopDiscovery", "", [], "org.bluez.Error.Failed"),
-        (ADAPTER, "org.bluez.Adapter1", "SetDiscoveryFilter", "a{sv}",
-         [{"Bogus": Variant("b", True)}], "org.bluez.Error.InvalidArguments"),
-        (ADAPTER, "org.bluez.Adapter1", "RemoveDevice", "o", ["/org/bluez/hci1/dev_00"],
-         "org.bluez.Error.DoesNotExist"),
-        (ADAPTER, "org.freedesktop.DBus.Properties", "Get", "ss",
-         ["org.bluez.Adapter1", "Nope"], "org.freedesktop.DBus.Error.InvalidArgs"),
-        (ADAPTER, "org.freedesktop.DBus.Properties", "Set", "ssv",
-         ["org.bluez.Adapter1", "Address", Variant("s", "x")],
-         "org.freedesktop.DBus.Error.PropertyReadOnly"),
+        (
+            ADAPTER,
+            "org.bluez.Adapter1",
+            "SetDiscoveryFilter",
+            "a{sv}",
+            [{"Bogus": Variant("b", True)}],
+            "org.bluez.Error.InvalidArguments",
+        ),
+        (
+            ADAPTER,
+            "org.bluez.Adapter1",
+            "RemoveDevice",
+            "o",
+            ["/org/bluez/hci1/dev_00"],
+            "org.bluez.Error.DoesNotExist",
+        ),
+        (
+            ADAPTER,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            "ss",
+            ["org.bluez.Adapter1", "Nope"],
+            "org.freedesktop.DBus.Error.InvalidArgs",
+        ),
+        (
+            ADAPTER,
+            "org.freedesktop.DBus.Properties",
+            "Set",
+            "ssv",
+            ["org.bluez.Adapter1", "Address", Variant("s", "x")],
+            "org.freedesktop.DBus.Error.PropertyReadOnly",
+        ),
     ],
 )
 async def test_bad_calls_get_bluez_errors(
-    central_bus: MessageBus, path: str, interface: str, member: str, signature: str,
-    body: list[Any], error: str,
+    central_bus: MessageBus,
+    path: str,
+    interface: str,
+    member: str,
+    signature: str,
+    body: list[Any],
+    error: str,
 ) -> None:
     """Unknown objects, bad signatures and wrong-state calls get the error BlueZ sends."""
     reply = await _call(central_bus, path, interface, member, signature, body)
     assert reply.message_type == MessageType.ERROR
     assert reply.error_name == error
-    alive = await _call(central_bus, ADAPTER, "org.freedesktop.DBus.Properties", "Get", "ss",
-                        ["org.bluez.Adapter1", "Powered"])
+    alive = await _call(
+        central_bus,
+        ADAPTER,
+        "org.freedesktop.DBus.Properties",
+        "Get",
+        "ss",
+        ["org.bluez.Adapter1", "Powered"],
+    )
     assert alive.body[0].value is True
 
 
@@ -93,9 +153,16 @@ async def _owner_events(bus: MessageBus) -> asyncio.Queue[str]:
         if msg.member == "NameOwnerChanged" and msg.body and msg.body[0] == "org.bluez":
             events.put_nowait("up" if msg.body[2] else "down")
 
-    await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                           interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                           body=["type='signal',member='NameOwnerChanged',arg0='org.bluez'"]))
+    await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="AddMatch",
+            signature="s",
+            body=["type='signal',member='NameOwnerChanged',arg0='org.bluez'"],
+        )
+    )
     bus.add_message_handler(handler)
     return events
 
@@ -104,8 +171,10 @@ async def test_restart_forgets_registered_application(fake_bluez: FakeBluezHandl
     """Restart makes org.bluez vanish from both buses and return without bless's app."""
     await fake_bluez.start_peripheral()
     assert (await fake_bluez.control.state()).applications == 1
-    buses = [await MessageBus(bus_address=a).connect()
-             for a in (fake_bluez.peripheral_bus, fake_bluez.central_bus)]
+    buses = [
+        await MessageBus(bus_address=a).connect()
+        for a in (fake_bluez.peripheral_bus, fake_bluez.central_bus)
+    ]
     try:
         queues = [await _owner_events(bus) for bus in buses]
         await fake_bluez.control.restart(0.2)
@@ -137,8 +206,9 @@ def _daemons_using(directory: Path) -> list[int]:
 
 async def test_cli_prints_three_lines_and_cleans_up_on_sigterm(tmp_path: Path) -> None:
     """``endorse-testbed bluez`` prints the bus lines and READY; SIGTERM removes everything."""
-    proc = await spawn(subprocess_env(""), "-m", "testbed", "bluez", "--mtu", "185",
-                       stderr=tmp_path / "cli.log")
+    proc = await spawn(
+        subprocess_env(""), "-m", "testbed", "bluez", "--mtu", "185", stderr=tmp_path / "cli.log"
+    )
     assert proc.stdout is not None
     lines = [(await asyncio.wait_for(proc.stdout.readline(), 15)).decode() for _ in range(3)]
     assert lines[0].startswith("PERIPHERAL_BUS=unix:path=")
@@ -151,8 +221,11 @@ async def test_cli_prints_three_lines_and_cleans_up_on_sigterm(tmp_path: Path) -
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 15) == 0
     assert not any(s.parent.exists() for s in sockets)
-    for pid in daemons:
-        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)
+    assert not any(_running(pid) for pid in daemons)
+
+
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:
