@@ -19,7 +19,7 @@ from typing import Any
 
 from testbed.bluez import att
 from testbed.bluez.harness import running_fake_bluez
-from testbed.bluez.sample_peripheral import NOTIFY_PREFIX, READ_UUID, pattern
+from testbed.bluez.sample_peripheral import NOTIFY_PREFIX, pattern
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +68,14 @@ async def smoke(args: argparse.Namespace, log_dir: Path) -> int:
     async with running_fake_bluez(args.mtu, log_dir) as fake:
         await fake.start_peripheral("--read-size", str(args.read_size))
         await fake.control.reset_counters()
-        _status, result = await fake.run_central("--op", f"read:{READ_UUID}", *_rest_ops())
+        # The central's default operations: read, write, write without response, notify.
+        _status, result = await fake.run_central()
         counters = await fake.control.counters()
     ok, lines = verdict(result, counters, args.read_size, args.mtu)
     sys.stdout.write("\n".join(lines) + "\n")
     if not ok:
         sys.stdout.write(f"  logs were in {log_dir}\n")
     return 0 if ok else 1
-
-
-def _rest_ops() -> list[str]:
-    from testbed.bluez.sample_central import DEFAULT_OPS
-
-    return [arg for op in DEFAULT_OPS[1:] for arg in ("--op", op)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,7 +38,8 @@ _VALUE_RULE = f"type='signal',interface='{PROPERTIES}',member='PropertiesChanged
 
 
 async def _connect(address: str) -> MessageBus:
-    bus = MessageBus(bus_address=address)
+    # Unix fd passing for AcquireWrite/AcquireNotify.
+    bus = MessageBus(bus_address=address, negotiate_unix_fd=True)
     await bus.connect()
     return bus
 

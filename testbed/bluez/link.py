@@ -10,6 +10,7 @@ checks. Every PDU is counted; a fault can drop the link before the next request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dbus_fast import Message, Variant
 from testbed.bluez import att
 from testbed.bluez.att import OpKind, Security
 from testbed.bluez.counters import AirCounters
+from testbed.bluez.fd_channel import FdChannel
 from testbed.bluez.gatt_model import (
     CCCD_UUID,
     GATT_CHARACTERISTIC,
@@ -28,7 +30,14 @@ from testbed.bluez.gatt_model import (
     CharacteristicDef,
     DescriptorDef,
 )
-from testbed.bluez.objects import DBusReplyError, Interface, Method, ObjectServer, call_remote
+from testbed.bluez.objects import (
+    DBusReplyError,
+    FdReply,
+    Interface,
+    Method,
+    ObjectServer,
+    call_remote,
+)
 from testbed.bluez.peripheral_side import Application
 
 logger = logging.getLogger(__name__)
@@ -49,6 +58,13 @@ class _Char:
     app: Application
     char: CharacteristicDef
     subscribers: set[str] = field(default_factory=set)
+    write_channel: FdChannel | None = None
+    notify_channel: FdChannel | None = None
+
+    @property
+    def notify_enabled(self) -> bool:
+        """Whether the CCCD is on (a StartNotify session or an acquired notify socket)."""
+        return bool(self.subscribers) or self.notify_channel is not None
 
 
 def _raise(reply: att.DBusErrorReply) -> None:
@@ -99,6 +115,7 @@ class GattLink:
         self.alive = True
         self._on_drop = on_drop
         self.chars: dict[str, _Char] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.descs: dict[str, tuple[DescriptorDef, _Char]] = {}
 
     # --- the mirrored database ---------------------------------------------------------
@@ -141,6 +158,9 @@ class GattLink:
         }
         if char.can_notify:
             props["Notifying"] = Variant("b", False)
+            props["NotifyAcquired"] = Variant("b", False)
+        if "write-without-response" in char.flags:
+            props["WriteAcquired"] = Variant("b", False)
         return Interface(
             props=props,
             methods={
@@ -148,6 +168,8 @@ class GattLink:
                 "WriteValue": Method("aya{sv}", "", self.write_char),
                 "StartNotify": Method("", "", self.start_notify),
                 "StopNotify": Method("", "", self.stop_notify),
+                "AcquireWrite": Method("a{sv}", "hq", self.acquire_write),
+                "AcquireNotify": Method("a{sv}", "hq", self.acquire_notify),
             },
         )
 
@@ -171,8 +193,6 @@ class GattLink:
             self.central.remove(path)
         for path in sorted(self.central.paths_under(self.device_path), key=len, reverse=True):
             self.central.remove(path)
-        self.chars.clear()
-        self.descs.clear()
 
     # --- the air -----------------------------------------------------------------------
 
@@ -271,6 +291,8 @@ class GattLink:
     async def write_char(self, msg: Message) -> list[Any]:
         """GattCharacteristic1.WriteValue with the procedure BlueZ's client would pick."""
         entry = self._entry(msg)
+        if entry.write_channel is not None:
+            raise DBusReplyError(f"{ERR}.NotPermitted", "Write acquired")
         value = bytes(msg.body[0])
         offset, write_type = parse_options(msg.body[1], with_type=True)
         procedure = att.choose_write(entry.char.flags, len(value), offset, write_type, self.mtu)
@@ -359,12 +381,14 @@ class GattLink:
         entry = self._entry(msg)
         if not entry.char.can_notify:
             raise DBusReplyError(f"{ERR}.NotSupported", "Operation is not supported")
+        if entry.notify_channel is not None:
+            raise DBusReplyError(f"{ERR}.NotPermitted", "Notify acquired")
         sender = str(msg.sender)
         if sender in entry.subscribers:
             return []
-        first = not entry.subscribers
-        self._request(OpKind.CCCD_WRITE, att.WRITE_REQ_HEADER + 2)
-        self._respond(OpKind.CCCD_WRITE, att.WRITE_RSP_LEN)
+        first = not entry.notify_enabled
+        if first:
+            self._write_cccd(True)
         entry.subscribers.add(sender)
         if first:
             await self._app_notify_call(entry, "StartNotify")
@@ -380,15 +404,82 @@ class GattLink:
         await self._unsubscribe(entry, str(msg.path), sender)
         return []
 
+    def _write_cccd(self, enable: bool) -> None:
+        """One Write Request of 2 bytes to the CCCD (Core Vol 3 Part G 3.3.3.3)."""
+        self._request(OpKind.CCCD_WRITE, att.WRITE_REQ_HEADER + 2)
+        self._respond(OpKind.CCCD_WRITE, att.WRITE_RSP_LEN)
+
     async def _unsubscribe(self, entry: _Char, path: str, sender: str) -> None:
         entry.subscribers.discard(sender)
-        if entry.subscribers:
+        if entry.notify_enabled:
             return
         if self.alive:
-            self._request(OpKind.CCCD_WRITE, att.WRITE_REQ_HEADER + 2)
-            self._respond(OpKind.CCCD_WRITE, att.WRITE_RSP_LEN)
+            self._write_cccd(False)
             self.central.update(path, GATT_CHARACTERISTIC, {"Notifying": Variant("b", False)})
         await self._app_notify_call(entry, "StopNotify")
+
+    # --- acquired sockets --------------------------------------------------------------
+
+    async def acquire_write(self, msg: Message) -> FdReply:
+        """AcquireWrite: a socket whose packets are Write Commands; returns (fd, MTU)."""
+        entry = self._entry(msg)
+        parse_options(msg.body[0], with_type=False)
+        if "write-without-response" not in entry.char.flags:
+            raise DBusReplyError(f"{ERR}.NotSupported", "Operation is not supported")
+        if entry.write_channel is not None:
+            raise DBusReplyError(f"{ERR}.NotPermitted", "Write acquired")
+        path = str(msg.path)
+
+        async def on_packet(data: bytes) -> None:
+            if len(data) > self.mtu - att.WRITE_REQ_HEADER:
+                logger.warning("acquired write of %d bytes exceeds MTU-3: dropped", len(data))
+                return
+            try:
+                await self._write_command(entry, data)
+            except DBusReplyError as err:
+                logger.info("acquired write failed: %s", err)
+
+        def on_close() -> None:
+            entry.write_channel = None
+            self.central.update(path, GATT_CHARACTERISTIC, {"WriteAcquired": Variant("b", False)})
+
+        entry.write_channel = FdChannel(on_packet, on_close)
+        fd = entry.write_channel.open()
+        self.central.update(path, GATT_CHARACTERISTIC, {"WriteAcquired": Variant("b", True)})
+        return FdReply([0, self.mtu], [fd])
+
+    async def acquire_notify(self, msg: Message) -> FdReply:
+        """AcquireNotify: notifications arrive as packets on a socket; returns (fd, MTU)."""
+        entry = self._entry(msg)
+        parse_options(msg.body[0], with_type=False)
+        if not entry.char.can_notify:
+            raise DBusReplyError(f"{ERR}.NotSupported", "Operation is not supported")
+        if entry.notify_channel is not None:
+            raise DBusReplyError(f"{ERR}.NotPermitted", "Notify acquired")
+        if entry.subscribers:
+            raise DBusReplyError(f"{ERR}.InProgress", "Notify already started")
+        path = str(msg.path)
+
+        def on_close() -> None:
+            if entry.notify_channel is not channel:  # already released with the link
+                return
+            entry.notify_channel = None
+            self.central.update(path, GATT_CHARACTERISTIC, {"NotifyAcquired": Variant("b", False)})
+            if self.alive:
+                self._write_cccd(False)
+            task = asyncio.get_running_loop().create_task(
+                self._app_notify_call(entry, "StopNotify")
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._write_cccd(True)
+        channel = FdChannel(None, on_close)
+        entry.notify_channel = channel
+        fd = channel.open()
+        await self._app_notify_call(entry, "StartNotify")
+        self.central.update(path, GATT_CHARACTERISTIC, {"NotifyAcquired": Variant("b", True)})
+        return FdReply([0, self.mtu], [fd])
 
     async def _app_notify_call(self, entry: _Char, member: str) -> None:
         try:
@@ -405,10 +496,16 @@ class GattLink:
                 await self._unsubscribe(entry, path, sender)
 
     async def release_notify(self) -> None:
-        """After the link is gone: the server clears CCCDs and stops the app's notify."""
+        """After the link is gone: close acquired sockets, clear CCCDs, stop app notify."""
         for entry in self.chars.values():
-            if entry.subscribers:
-                entry.subscribers.clear()
+            if entry.write_channel is not None:
+                entry.write_channel.close()
+            was_enabled = entry.notify_enabled
+            channel, entry.notify_channel = entry.notify_channel, None
+            if channel is not None:
+                channel.close()
+            entry.subscribers.clear()
+            if was_enabled:
                 await self._app_notify_call(entry, "StopNotify")
 
     def on_app_value(self, sender: str, app_path: str, value: bytes) -> None:
@@ -416,10 +513,13 @@ class GattLink:
         for path, entry in self.chars.items():
             if entry.app.sender != sender or entry.char.app_path != app_path:
                 continue
-            if not entry.subscribers or not self.alive:
+            if not entry.notify_enabled or not self.alive:
                 continue
             payload = att.notification_payload(value, self.mtu)
             self.counters.record(OpKind.NOTIFICATION, "p2c", att.NOTIFICATION_HEADER + len(payload))
+            if entry.notify_channel is not None:  # the Value property is not updated then
+                entry.notify_channel.send(payload)
+                continue
             self.central.update(
                 path, GATT_CHARACTERISTIC, {"Value": Variant("ay", payload)}, force=True
             )

@@ -11,7 +11,9 @@ takes the server down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +31,19 @@ INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PEER = "org.freedesktop.DBus.Peer"
 _STANDARD = (INTROSPECTABLE, PROPERTIES)
 
-MethodHandler = Callable[[Message], Awaitable[list[Any]]]
+
+@dataclass(frozen=True)
+class FdReply:
+    """A method result that passes file descriptors (signature ``h`` args index ``fds``).
+
+    The server closes its copies once the reply has been written.
+    """
+
+    body: list[Any]
+    fds: list[int]
+
+
+MethodHandler = Callable[[Message], Awaitable["list[Any] | FdReply"]]
 PropertySetter = Callable[[Message, Variant], Awaitable[None]]
 
 
@@ -58,6 +72,12 @@ class Interface:
     props: dict[str, Variant] = field(default_factory=dict)
     methods: dict[str, Method] = field(default_factory=dict)
     setters: dict[str, PropertySetter] = field(default_factory=dict)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _args_xml(sig: str, direction: str) -> str:
@@ -177,19 +197,27 @@ class ObjectServer:
         return True
 
     async def _serve(self, msg: Message) -> None:
+        fds: list[int] = []
         try:
-            sig, body = await self._dispatch(msg)
-            reply = Message.new_method_return(msg, sig, body)
+            sig, result = await self._dispatch(msg)
+            if isinstance(result, FdReply):
+                body, fds = result.body, result.fds
+            else:
+                body = result
+            reply = Message.new_method_return(msg, sig, body, fds)
         except DBusReplyError as err:
             reply = Message.new_error(msg, err.name, err.text)
         except Exception as err:  # a bug in a handler must not kill the fake
             logger.exception("handler for %s.%s at %s failed", msg.interface, msg.member, msg.path)
             reply = Message.new_error(msg, "org.bluez.Error.Failed", f"internal error: {err!r}")
         if msg.flags & MessageFlag.NO_REPLY_EXPECTED or not self.bus.connected:
+            _close_all(fds)
             return
-        self.bus.send(reply)
+        sent = self.bus.send(reply)
+        if fds:
+            sent.add_done_callback(lambda _f: _close_all(fds))
 
-    async def _dispatch(self, msg: Message) -> tuple[str, list[Any]]:
+    async def _dispatch(self, msg: Message) -> tuple[str, list[Any] | FdReply]:
         path = msg.path or "/"
         if msg.interface == INTROSPECTABLE and msg.member == "Introspect":
             return "s", [self._introspect(path)]

@@ -11,6 +11,8 @@ Operations (UUIDs default to the sample peripheral's):
     write-cmd:<uuid>:<hex>      write without response
     notify:<uuid>:<uuid>:<hex>  subscribe to the first, write the hex to the second,
                                 wait for one notification, unsubscribe
+    notify-acquired:...         the same through AcquireNotify (a socket)
+    mtu                         acquire the ATT MTU (AcquireWrite), report mtu_size
 The first failing operation ends the run (its error type and message are in the result).
 Exit status 0 when every operation succeeded, 1 otherwise. Set ``DBUS_SYSTEM_BUS_ADDRESS``
 to the central bus.
@@ -46,10 +48,19 @@ DEFAULT_OPS = [
 
 
 async def _notify(
-    client: BleakClient, notify_uuid: str, trigger_uuid: str, data: bytes, wait: float
+    client: BleakClient,
+    notify_uuid: str,
+    trigger_uuid: str,
+    data: bytes,
+    wait: float,
+    acquired: bool = False,
 ) -> bytes:
     received: asyncio.Queue[bytes] = asyncio.Queue()
-    await client.start_notify(notify_uuid, lambda _c, value: received.put_nowait(bytes(value)))
+    await client.start_notify(
+        notify_uuid,
+        lambda _c, value: received.put_nowait(bytes(value)),
+        bluez={"use_start_notify": not acquired},
+    )
     await client.write_gatt_char(trigger_uuid, data, response=True)
     value = await asyncio.wait_for(received.get(), wait)
     await client.stop_notify(notify_uuid)
@@ -66,9 +77,16 @@ async def run_op(client: BleakClient, op: str, wait: float) -> dict[str, Any]:
     if kind in ("write", "write-cmd"):
         await client.write_gatt_char(parts[0], bytes.fromhex(parts[1]), response=kind == "write")
         return {"op": kind, "uuid": parts[0], "length": len(parts[1]) // 2}
-    if kind == "notify":
-        note = await _notify(client, parts[0], parts[1], bytes.fromhex(parts[2]), wait)
+    if kind in ("notify", "notify-acquired"):
+        note = await _notify(
+            client, parts[0], parts[1], bytes.fromhex(parts[2]), wait, kind == "notify-acquired"
+        )
         return {"op": kind, "uuid": parts[0], "value": note.hex()}
+    if kind == "mtu":
+        # bleak's documented workaround (examples/mtu_size.py): BlueZ only tells the MTU
+        # through AcquireWrite/AcquireNotify.
+        await client._backend._acquire_mtu()  # type: ignore[attr-defined]
+        return {"op": kind, "mtu": client.mtu_size}
     raise ValueError(f"unknown operation {op!r}")
 
 

@@ -162,3 +162,21 @@ async def test_notification_truncated_to_mtu_minus_3(fake_bluez: FakeBluezHandle
     )
     assert status == 0, result
     assert bytes.fromhex(result["results"][0]["value"]) == (NOTIFY_PREFIX + payload)[:20]
+
+
+@pytest.mark.parametrize("fake_bluez", [185], indirect=True)
+async def test_acquired_sockets_give_mtu_and_notifications(fake_bluez: FakeBluezHandle) -> None:
+    """AcquireWrite reports the ATT MTU; AcquireNotify delivers notifications on a socket."""
+    await fake_bluez.start_peripheral()
+    await fake_bluez.control.reset_counters()
+    status, result = await fake_bluez.run_central(
+        "--op", "mtu", "--op", f"notify-acquired:{NOTIFY_UUID}:{WRITE_UUID}:{b'sock'.hex()}"
+    )
+    assert status == 0, result
+    assert result["results"][0]["mtu"] == 185
+    assert bytes.fromhex(result["results"][1]["value"]) == NOTIFY_PREFIX + b"sock"
+    counters = await fake_bluez.control.counters()
+    assert counters["notification.pdus_p2c"] == 1
+    # The CCCD is enabled once; whether it is cleared before the link goes down depends on
+    # whether the socket close or the Disconnect reaches BlueZ first (both are faithful).
+    assert counters["cccd_write.pdus_c2p"] in (1, 2)
