@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.bluez import att
+from testbed.bluez.errors import FakeBluezError
 from testbed.bluez.harness import running_fake_bluez
 from testbed.bluez.sample_peripheral import NOTIFY_PREFIX, pattern
 
@@ -92,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             sys.stderr.write("smoke: interrupted, everything stopped\n")
             return 1
-        except (TimeoutError, AssertionError, OSError) as err:
-            sys.stdout.write(f"smoke: FAILED: {err!r}\n")
+        except (TimeoutError, FakeBluezError, OSError) as err:
+            sys.stdout.write(f"smoke: FAILED: {err}\n")
             return 1

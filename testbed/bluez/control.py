@@ -10,6 +10,7 @@ async with TestbedControl(central_bus_address) as control:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -68,7 +69,9 @@ class TestbedControl:
         bus, self._bus = self._bus, None
         if bus is not None:
             bus.disconnect()
-            await bus.wait_for_disconnect()
+            # The bus may already be gone (the testbed stopped first): nothing to close.
+            with contextlib.suppress(EOFError, OSError):
+                await bus.wait_for_disconnect()
 
     async def _call(
         self,

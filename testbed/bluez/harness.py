@@ -17,6 +17,7 @@ from typing import Any
 
 from testbed.bluez.buses import die_with_parent
 from testbed.bluez.control import TestbedControl
+from testbed.bluez.errors import FakeBluezError, FakeBluezReason
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
@@ -39,7 +40,10 @@ async def read_line_starting(
         while True:
             raw = await proc.stdout.readline()
             if not raw:
-                raise AssertionError(f"process exited ({await proc.wait()}) before {prefix!r}")
+                raise FakeBluezError(
+                    FakeBluezReason.DAEMON_FAILED,
+                    f"process exited ({await proc.wait()}) before printing {prefix!r}",
+                )
             line = raw.decode().rstrip("\n")
             if line.startswith(prefix):
                 return line
@@ -130,7 +134,11 @@ class FakeBluezHandle:
         self.processes.append(proc)
         out, _ = await asyncio.wait_for(proc.communicate(), limit)
         lines = out.decode().strip().splitlines()
-        assert lines, "the sample central printed nothing"
+        if not lines:
+            raise FakeBluezError(
+                FakeBluezReason.DAEMON_FAILED,
+                f"the sample central exited ({proc.returncode}) without a result",
+            )
         return int(proc.returncode or 0), json.loads(lines[-1])
 
     async def close(self) -> None:
