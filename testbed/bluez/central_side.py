@@ -323,7 +323,7 @@ class CentralSide:
         link.unexport()
         self.server.update(state.path, DEVICE, {"Connected": Variant("b", False)})
         self.peripheral.server.remove(link.peer_path)
-        await link.release_notify()
+        await link.notify.release()
         logger.info("disconnected %s", state.path)
 
     async def _disconnect(self, msg: Message) -> list[Any]:
@@ -361,13 +361,13 @@ class CentralSide:
             self._end_session(sender)
         for state in self.devices.values():
             if state.link is not None:
-                await state.link.forget_sender(sender)
+                await state.link.notify.forget_sender(sender)
 
     def on_app_value(self, sender: str, path: str, value: bytes) -> None:
         """Forward an application's Value change to every live link."""
         for state in self.devices.values():
             if state.link is not None:
-                state.link.on_app_value(sender, path, value)
+                state.link.notify.on_app_value(sender, path, value)
 
     def shutdown(self) -> None:
         """Stop the advertising reports (the fake is going away)."""
