@@ -1,7 +1,8 @@
 """A stock bless GATT server for the testbed (the only testbed module importing bless).
 
 One service with: a read characteristic holding ``--read-size`` bytes (a known pattern),
-a second one holding ``--short-size`` bytes,
+a second one holding ``--short-size`` bytes (or refusing reads with the D-Bus error
+named by ``--refuse-short``),
 a write characteristic (write and write-without-response), a notify characteristic (each
 write to the write characteristic is echoed there as a notification), and a characteristic
 that needs encryption to read or write. Prints ``READY`` on stdout once the application and
@@ -26,6 +27,7 @@ from bless import (  # type: ignore[attr-defined]
     GATTAttributePermissions,
     GATTCharacteristicProperties,
 )
+from dbus_next.errors import DBusError
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +51,19 @@ def pattern(size: int) -> bytes:
 class SamplePeripheral:
     """The bless server and its handlers."""
 
-    def __init__(self, name: str, read_size: int, short_size: int) -> None:
+    def __init__(
+        self, name: str, read_size: int, short_size: int, refuse_short: str | None = None
+    ) -> None:
         self.name = name
+        self.refuse_short = refuse_short
         self.read_value = pattern(read_size)
         self.short_value = pattern(short_size)
         self.server: Any = None
 
     def _read(self, characteristic: BlessGATTCharacteristic, **kwargs: Any) -> bytearray:
+        if self.refuse_short and str(characteristic.uuid).lower() == SHORT_UUID:
+            # bless lets a DBusError through to BlueZ, which maps it to an ATT error.
+            raise DBusError(self.refuse_short, "refused by the sample peripheral")
         # Stock bless: the whole value every time, whatever offset BlueZ asked for.
         return bytearray(characteristic.value)
 
@@ -107,7 +115,7 @@ async def main_async(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    peripheral = SamplePeripheral(args.name, args.read_size, args.short_size)
+    peripheral = SamplePeripheral(args.name, args.read_size, args.short_size, args.refuse_short)
     await peripheral.start()
     sys.stdout.write("READY\n")
     sys.stdout.flush()
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="EndorseSample")
     parser.add_argument("--read-size", type=int, default=100)
     parser.add_argument("--short-size", type=int, default=20)
+    parser.add_argument("--refuse-short", metavar="ERROR_NAME", help="refuse reads of it")
     args = parser.parse_args(argv)
     if not (0 <= args.read_size <= 4096 and 0 <= args.short_size <= 4096):
         parser.error("sizes must be within 0..4096")

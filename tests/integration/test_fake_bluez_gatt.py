@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from testbed.bluez import att
+from testbed.bluez.harness import running_fake_bluez
 from testbed.bluez.pytest_fixtures import FakeBluezHandle
 from testbed.bluez.sample_peripheral import (
     ENCRYPTED_UUID,
@@ -180,3 +183,32 @@ async def test_acquired_sockets_give_mtu_and_notifications(fake_bluez: FakeBluez
     # The CCCD is enabled once; whether it is cleared before the link goes down depends on
     # whether the socket close or the Disconnect reaches BlueZ first (both are faithful).
     assert counters["cccd_write.pdus_c2p"] in (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("error_name", "detail"),
+    [
+        ("org.bluez.Error.NotAuthorized", "INSUFFICIENT_AUTHORIZATION"),
+        ("org.bluez.Error.NotPermitted", "READ_NOT_PERMITTED"),
+    ],
+)
+async def test_application_errors_reach_the_central(
+    fake_bluez: FakeBluezHandle, error_name: str, detail: str
+) -> None:
+    """An org.bluez.Error raised by the app's ReadValue arrives as BlueZ's ATT error."""
+    await fake_bluez.start_peripheral("--refuse-short", error_name)
+    status, result = await fake_bluez.run_central("--op", f"read:{SHORT_UUID}")
+    assert status == 1
+    assert result["results"][0]["error"] == "BleakGATTProtocolError"
+    assert detail in result["results"][0]["detail"]
+
+
+async def test_two_testbeds_do_not_see_each_other(
+    fake_bluez: FakeBluezHandle, tmp_path: Path
+) -> None:
+    """A peripheral on one fake BlueZ is invisible to a central on another one."""
+    async with running_fake_bluez(23, tmp_path) as other:
+        await fake_bluez.start_peripheral()
+        status, result = await other.run_central("--timeout", "1")
+        assert status == 1 and result["error"] == "not_found"
+        assert other.central_bus != fake_bluez.central_bus

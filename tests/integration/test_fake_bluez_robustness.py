@@ -15,6 +15,7 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
+from testbed.bluez.harness import stop_process
 from testbed.bluez.pytest_fixtures import (
     FakeBluezHandle,
     read_line_starting,
@@ -268,3 +269,13 @@ async def test_killed_cli_leaves_no_daemon(tmp_path: Path) -> None:
     finally:
         for directory in directories:  # a killed process cannot remove its sockets
             shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_bless_stop_unregisters_cleanly(fake_bluez: FakeBluezHandle) -> None:
+    """bless's stop (Alias "", UnregisterAdvertisement, UnregisterApplication) succeeds."""
+    peripheral = await fake_bluez.start_peripheral()
+    state = await fake_bluez.control.state()
+    assert (state.applications, state.advertisements) == (1, 1)
+    assert await stop_process(peripheral) == 0
+    state = await fake_bluez.control.state()
+    assert (state.applications, state.advertisements) == (0, 0)
