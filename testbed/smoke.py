@@ -20,7 +20,7 @@ from typing import Any
 from testbed.bluez import att
 from testbed.bluez.errors import FakeBluezError
 from testbed.bluez.harness import running_fake_bluez
-from testbed.bluez.sample_peripheral import NOTIFY_PREFIX, pattern
+from testbed.bluez.sample_profile import NOTIFY_PREFIX, pattern
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ checks. Every PDU is counted; a fault can drop the link before the next request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,7 +206,19 @@ class GattLink:
         """GattCharacteristic1.ReadValue: the Read Blob loop, then update Value."""
         entry = self.entry_for(msg)
         offset, _ = parse_options(msg.body[0], with_type=False)
-        value = await self._read_long(entry, None, offset)
+        # gatt-client.c: a read already in flight is shared by callers asking for the same
+        # offset; another offset gets InProgress (bleak then retries).
+        pending = entry.read_in_flight
+        if pending is not None:
+            if pending[0] != offset:
+                raise DBusReplyError(f"{ERR}.InProgress", "In Progress")
+            return [await asyncio.shield(pending[1])]
+        task = asyncio.get_running_loop().create_task(self._read_long(entry, None, offset))
+        entry.read_in_flight = (offset, task)
+        try:
+            value = await asyncio.shield(task)
+        finally:
+            entry.read_in_flight = None
         self.central.update(str(msg.path), GATT_CHARACTERISTIC, {"Value": Variant("ay", value)})
         return [value]
 
@@ -222,6 +235,15 @@ class GattLink:
         entry = self.entry_for(msg)
         if entry.write_channel is not None:
             raise DBusReplyError(f"{ERR}.NotPermitted", "Write acquired")
+        if entry.writing:
+            raise DBusReplyError(f"{ERR}.InProgress", "In Progress")
+        entry.writing = True
+        try:
+            return await self._write_char(entry, msg)
+        finally:
+            entry.writing = False
+
+    async def _write_char(self, entry: MirroredChar, msg: Message) -> list[Any]:
         value = bytes(msg.body[0])
         offset, write_type = parse_options(msg.body[1], with_type=True)
         procedure = att.choose_write(entry.char.flags, len(value), offset, write_type, self.mtu)

@@ -8,6 +8,7 @@ interfaces and holds the per-characteristic state a link keeps.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ class MirroredChar:
     subscribers: set[str] = field(default_factory=set)
     write_channel: FdChannel | None = None
     notify_channel: FdChannel | None = None
+    read_in_flight: tuple[int, asyncio.Task[bytes]] | None = None
+    writing: bool = False
 
     @property
     def notify_enabled(self) -> bool:

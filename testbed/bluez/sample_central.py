@@ -30,7 +30,7 @@ from typing import Any
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
-from testbed.bluez.sample_peripheral import (
+from testbed.bluez.sample_profile import (
     NOTIFY_UUID,
     READ_UUID,
     SERVICE_UUID,

@@ -29,23 +29,18 @@ from bless import (  # type: ignore[attr-defined]
 )
 from dbus_next.errors import DBusError
 
+from testbed.bluez.sample_profile import (
+    ENCRYPTED_UUID,
+    NOTIFY_PREFIX,
+    NOTIFY_UUID,
+    READ_UUID,
+    SERVICE_UUID,
+    SHORT_UUID,
+    WRITE_UUID,
+    pattern,
+)
+
 logger = logging.getLogger(__name__)
-
-SERVICE_UUID = "6e9a0001-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-READ_UUID = "6e9a0002-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-WRITE_UUID = "6e9a0003-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-NOTIFY_UUID = "6e9a0004-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-ENCRYPTED_UUID = "6e9a0005-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-SHORT_UUID = "6e9a0006-4b8c-4d1e-9a3f-2b7c5d8e0f11"
-NOTIFY_PREFIX = b"ack:"
-
-
-def pattern(size: int) -> bytes:
-    """``size`` bytes where every position differs from its neighbours mod 251.
-
-    A prime period makes a repeated prefix easy to tell from the real value.
-    """
-    return bytes(i % 251 for i in range(size))
 
 
 class SamplePeripheral:

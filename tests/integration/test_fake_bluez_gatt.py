@@ -9,7 +9,7 @@ import pytest
 from testbed.bluez import att
 from testbed.bluez.harness import running_fake_bluez
 from testbed.bluez.pytest_fixtures import FakeBluezHandle
-from testbed.bluez.sample_peripheral import (
+from testbed.bluez.sample_profile import (
     ENCRYPTED_UUID,
     NOTIFY_PREFIX,
     NOTIFY_UUID,

@@ -22,6 +22,7 @@ from testbed.bluez.pytest_fixtures import (
     spawn,
     subprocess_env,
 )
+from testbed.bluez.sample_profile import READ_UUID
 
 pytestmark = pytest.mark.integration
 
@@ -279,3 +280,64 @@ async def test_bless_stop_unregisters_cleanly(fake_bluez: FakeBluezHandle) -> No
     assert await stop_process(peripheral) == 0
     state = await fake_bluez.control.state()
     assert (state.applications, state.advertisements) == (0, 0)
+
+
+async def _connected_device(bus: MessageBus) -> str:
+    """Discover the sample peripheral with raw D-Bus calls and connect; its device path."""
+    found: asyncio.Queue[str] = asyncio.Queue()
+
+    def handler(msg: Message) -> None:
+        if msg.member == "InterfacesAdded" and "org.bluez.Device1" in msg.body[1]:
+            found.put_nowait(msg.body[0])
+
+    bus.add_message_handler(handler)
+    await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="AddMatch",
+            signature="s",
+            body=["type='signal',member='InterfacesAdded'"],
+        )
+    )
+    await _call(bus, ADAPTER, "org.bluez.Adapter1", "StartDiscovery")
+    device = await asyncio.wait_for(found.get(), 5)
+    await _call(bus, ADAPTER, "org.bluez.Adapter1", "StopDiscovery")
+    reply = await _call(bus, device, "org.bluez.Device1", "Connect")
+    assert reply.message_type == MessageType.METHOD_RETURN, reply.body
+    return device
+
+
+async def _char_path(bus: MessageBus, uuid: str) -> str:
+    reply = await _call(bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
+    for path, interfaces in reply.body[0].items():
+        char = interfaces.get("org.bluez.GattCharacteristic1")
+        if char and char["UUID"].value == uuid:
+            return str(path)
+    raise AssertionError(f"no characteristic {uuid}")
+
+
+async def test_concurrent_reads_and_wrong_state_calls(
+    fake_bluez: FakeBluezHandle, central_bus: MessageBus
+) -> None:
+    """Reads of one value share one ATT exchange; other offsets get InProgress; a
+    reconnect is a no-op; objects vanish on Disconnect."""
+    await fake_bluez.start_peripheral("--read-size", "300")
+    device = await _connected_device(central_bus)
+    char = await _char_path(central_bus, READ_UUID)
+    await fake_bluez.control.reset_counters()
+    read = "org.bluez.GattCharacteristic1"
+    first, second, other = await asyncio.gather(
+        _call(central_bus, char, read, "ReadValue", "a{sv}", [{}]),
+        _call(central_bus, char, read, "ReadValue", "a{sv}", [{}]),
+        _call(central_bus, char, read, "ReadValue", "a{sv}", [{"offset": Variant("q", 5)}]),
+    )
+    assert first.body == second.body and len(first.body[0]) == 512
+    assert other.error_name == "org.bluez.Error.InProgress"
+    assert (await fake_bluez.control.counters())["read.pdus_c2p"] == 1
+    again = await _call(central_bus, device, "org.bluez.Device1", "Connect")
+    assert again.message_type == MessageType.METHOD_RETURN
+    await _call(central_bus, device, "org.bluez.Device1", "Disconnect")
+    stale = await _call(central_bus, char, read, "ReadValue", "a{sv}", [{}])
+    assert stale.error_name == "org.freedesktop.DBus.Error.UnknownObject"
