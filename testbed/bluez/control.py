@@ -93,7 +93,7 @@ class TestbedControl:
         )
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = f"{reply.error_name}: {reply.body}" if reply else "no reply"
-            raise FakeBluezError(FakeBluezReason.BAD_ARGUMENT, f"{member} failed: {detail}")
+            raise FakeBluezError(FakeBluezReason.CONTROL_REFUSED, f"{member} failed: {detail}")
         return list(reply.body)
 
     async def counters(self) -> dict[str, int]:

@@ -13,7 +13,7 @@ class FakeBluezReason(enum.Enum):
     DAEMON_MISSING = "daemon_missing"
     DAEMON_FAILED = "daemon_failed"
     NOT_STARTED = "not_started"
-    BAD_ARGUMENT = "bad_argument"
+    CONTROL_REFUSED = "control_refused"
     TIMEOUT = "timeout"
 
 

@@ -113,15 +113,6 @@ class PeripheralSide:
 
     # --- GATT applications -------------------------------------------------------------
 
-    def application_of(self, sender: str, char_path: str) -> Application | None:
-        """The application owning a characteristic path, if still registered."""
-        for app in self.applications:
-            if app.sender == sender and any(
-                c.app_path == char_path for s in app.services for c in s.characteristics
-            ):
-                return app
-        return None
-
     async def _register_application(self, msg: Message) -> list[Any]:
         sender, root = str(msg.sender), msg.body[0]
         if any(a.sender == sender and a.path == root for a in self.applications):
