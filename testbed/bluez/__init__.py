@@ -1,0 +1,4 @@
+"""A fake BlueZ on private D-Bus buses: the mock BLE adapter under which real bless and
+bleak run, with ATT-level faithfulness (MTU, Read Blob, truncation, security) and fault
+injection. Start it with ``python -m testbed bluez`` or the ``fake_bluez`` pytest fixture.
+"""

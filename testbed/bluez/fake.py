@@ -1,0 +1,169 @@
+"""The fake ``org.bluez`` service: one asyncio process on both buses.
+
+On the peripheral bus it is hci0's bluetoothd (what bless talks to); on the central bus
+hci1's (what bleak talks to). The two halves share the emulated air: counters and faults.
+:meth:`FakeBluez.restart` drops both connections, so the name vanishes from both buses and
+comes back with all state forgotten, as when bluetoothd restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+from dbus_fast.constants import RequestNameReply
+
+from testbed.bluez import att
+from testbed.bluez.central_side import CentralSide
+from testbed.bluez.counters import AirCounters
+from testbed.bluez.errors import FakeBluezError, FakeBluezReason
+from testbed.bluez.link import Faults
+from testbed.bluez.objects import PROPERTIES, ObjectServer, call_remote
+from testbed.bluez.peripheral_side import PeripheralSide
+
+logger = logging.getLogger(__name__)
+
+BUS_NAME = "org.bluez"
+PERIPHERAL_ADDRESS = "C0:FF:EE:00:00:01"
+CENTRAL_ADDRESS = "C0:FF:EE:00:00:02"
+_NAME_OWNER_RULE = (
+    "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+    "member='NameOwnerChanged'"
+)
+_VALUE_RULE = f"type='signal',interface='{PROPERTIES}',member='PropertiesChanged'"
+
+
+async def _connect(address: str) -> MessageBus:
+    # Unix fd passing for AcquireWrite/AcquireNotify.
+    bus = MessageBus(bus_address=address, negotiate_unix_fd=True)
+    await bus.connect()
+    return bus
+
+
+async def _own_name(bus: MessageBus, name: str) -> None:
+    reply = await bus.request_name(name)
+    if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+        raise FakeBluezError(FakeBluezReason.DAEMON_FAILED, f"could not own {name}: {reply}")
+
+
+async def _add_match(bus: MessageBus, rule: str) -> None:
+    await call_remote(
+        bus,
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "AddMatch",
+        "s",
+        [rule],
+    )
+
+
+class FakeBluez:
+    """bluetoothd for two hosts; start/stop/restart, shared counters and faults."""
+
+    def __init__(self, peripheral_address: str, central_address: str, mtu: int) -> None:
+        self.peripheral_address = peripheral_address
+        self.central_address = central_address
+        self.counters = AirCounters()
+        self.faults = Faults(mtu=att.check_mtu(mtu))
+        self._buses: list[MessageBus] = []
+        self.peripheral: PeripheralSide | None = None
+        self.central: CentralSide | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the fake currently owns ``org.bluez`` on its buses."""
+        return bool(self._buses)
+
+    async def start(self) -> None:
+        """Connect to both buses, export the adapters and own ``org.bluez``."""
+        pbus = await _connect(self.peripheral_address)
+        cbus = await _connect(self.central_address)
+        self._buses = [pbus, cbus]
+        pserver, cserver = ObjectServer(pbus), ObjectServer(cbus)
+        self.peripheral = PeripheralSide(pserver, PERIPHERAL_ADDRESS, self._adverts_changed)
+        self.central = CentralSide(
+            cserver, CENTRAL_ADDRESS, self.peripheral, self.counters, self.faults
+        )
+        for server in (pserver, cserver):
+            server.attach()
+        self.peripheral.install()
+        self.central.install()
+        pbus.add_message_handler(self._on_peripheral_signal)
+        cbus.add_message_handler(self._on_central_signal)
+        for bus in self._buses:
+            await _add_match(bus, _NAME_OWNER_RULE)
+        await _add_match(pbus, _VALUE_RULE)
+        for bus in self._buses:
+            await _own_name(bus, BUS_NAME)
+        logger.info("org.bluez up (MTU %d)", self.faults.mtu)
+
+    async def stop(self) -> None:
+        """Leave both buses without a goodbye (like a bluetoothd that exits)."""
+        buses, self._buses = self._buses, []
+        if self.central is not None:
+            self.central.shutdown()
+        self.peripheral = self.central = None
+        for bus in buses:
+            bus.disconnect()
+        for bus in buses:
+            await bus.wait_for_disconnect()
+        logger.info("org.bluez gone")
+
+    async def restart(self, delay: float) -> None:
+        """Vanish from both buses, wait ``delay`` seconds, come back with no state."""
+        await self.stop()
+        self.faults.drop_after = None
+        self.faults.refuse_next_connect = False
+        await asyncio.sleep(delay)
+        await self.start()
+
+    # --- signals -----------------------------------------------------------------------
+
+    def _adverts_changed(self) -> None:
+        if self.central is not None:
+            self.central.refresh_devices()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _left(self, msg: Message) -> str | None:
+        if msg.member == "NameOwnerChanged" and msg.sender == "org.freedesktop.DBus":
+            name, _old, new = msg.body
+            if name.startswith(":") and not new:
+                return str(name)
+        return None
+
+    def _on_peripheral_signal(self, msg: Message) -> bool:
+        if msg.message_type != MessageType.SIGNAL:
+            return False
+        gone = self._left(msg)
+        if gone is not None and self.peripheral is not None:
+            self.peripheral.forget_sender(gone)
+        elif (
+            msg.member == "PropertiesChanged"
+            and msg.interface == PROPERTIES
+            and msg.body
+            and msg.body[0] == "org.bluez.GattCharacteristic1"
+            and "Value" in msg.body[1]
+            and self.central is not None
+        ):
+            value = msg.body[1]["Value"].value
+            if isinstance(value, bytes | bytearray):
+                self.central.on_app_value(str(msg.sender), str(msg.path), bytes(value))
+        return False
+
+    def _on_central_signal(self, msg: Message) -> bool:
+        if msg.message_type != MessageType.SIGNAL:
+            return False
+        gone = self._left(msg)
+        if gone is not None and self.central is not None:
+            self._spawn(self.central.forget_sender(gone))
+        return False
