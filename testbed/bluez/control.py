@@ -117,6 +117,18 @@ class TestbedControl:
         """Let ``requests`` more ATT requests through, then drop the link on the next one."""
         await self._call("DropAfter", "u", [requests])
 
+    async def pause_after(self, reads: int) -> None:
+        """Let ``reads`` more ATT reads pass, then hold the next one until :meth:`resume`."""
+        await self._call("PauseAfter", "u", [reads])
+
+    async def wait_paused(self, within: float = 10.0) -> bool:
+        """Return once a read is held by :meth:`pause_after`; False if not within ``within`` s."""
+        return bool((await self._call("WaitPaused", "d", [within]))[0])
+
+    async def resume(self) -> None:
+        """Release the held read."""
+        await self._call("Resume")
+
     async def refuse_next_connect(self) -> None:
         """Make the next Device1.Connect/Pair fail with ``le-connection-refused``."""
         await self._call("RefuseNextConnect")

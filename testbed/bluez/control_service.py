@@ -6,6 +6,7 @@ interface ``org.endorse.Testbed1``; :mod:`testbed.bluez.control` is the typed cl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -26,7 +27,7 @@ _INVALID = "org.endorse.Testbed.Error.InvalidArguments"
 
 class ControlService:
     """Serves GetCounters, ResetCounters, SetMtu, GetState, DropAfter, RefuseNextConnect,
-    Restart for one :class:`FakeBluez`."""
+    PauseAfter, WaitPaused, Resume and Restart for one :class:`FakeBluez`."""
 
     def __init__(self, fake: FakeBluez, bus_address: str) -> None:
         self._fake = fake
@@ -49,6 +50,9 @@ class ControlService:
                         "GetState": Method("", "a{sv}", self._get_state),
                         "DropAfter": Method("u", "", self._drop_after),
                         "RefuseNextConnect": Method("", "", self._refuse_next_connect),
+                        "PauseAfter": Method("u", "", self._pause_after),
+                        "WaitPaused": Method("d", "b", self._wait_paused),
+                        "Resume": Method("", "", self._resume),
                         "Restart": Method("d", "", self._restart),
                     }
                 )
@@ -94,6 +98,27 @@ class ControlService:
 
     async def _drop_after(self, msg: Message) -> list[Any]:
         self._fake.faults.drop_after = int(msg.body[0])
+        return []
+
+    async def _pause_after(self, msg: Message) -> list[Any]:
+        faults = self._fake.faults
+        faults.paused.clear()
+        faults.resume.clear()
+        faults.pause_after = int(msg.body[0])
+        return []
+
+    async def _wait_paused(self, msg: Message) -> list[Any]:
+        timeout = float(msg.body[0])
+        if not 0 <= timeout <= 60:
+            raise DBusReplyError(_INVALID, "timeout must be within 0..60 s")
+        try:
+            await asyncio.wait_for(self._fake.faults.paused.wait(), timeout)
+        except TimeoutError:
+            return [False]
+        return [True]
+
+    async def _resume(self, msg: Message) -> list[Any]:
+        self._fake.faults.resume.set()
         return []
 
     async def _refuse_next_connect(self, msg: Message) -> list[Any]:

@@ -120,6 +120,8 @@ class FakeBluez:
         await self.stop()
         self.faults.drop_after = None
         self.faults.refuse_next_connect = False
+        self.faults.pause_after = None
+        self.faults.resume.set()  # a held read must not outlive its link
         await asyncio.sleep(delay)
         await self.start()
 

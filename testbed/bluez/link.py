@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbus_fast import Message, Variant
@@ -52,6 +52,22 @@ class Faults:
     mtu: int = att.MIN_MTU
     drop_after: int | None = None
     refuse_next_connect: bool = False
+    # Hold the next read after this many more ATT reads until resumed: lets a test change
+    # the peripheral's state between two requests of one long read.
+    pause_after: int | None = None
+    paused: asyncio.Event = field(default_factory=asyncio.Event)
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def gate_read(self) -> None:
+        """Wait here if a pause fault is due (see ``pause_after``)."""
+        if self.pause_after is None:
+            return
+        if self.pause_after > 0:
+            self.pause_after -= 1
+            return
+        self.pause_after = None
+        self.paused.set()
+        await self.resume.wait()
 
 
 class GattLink:
@@ -169,6 +185,7 @@ class GattLink:
         offset = start
         while True:
             kind = OpKind.READ if offset == 0 else OpKind.READ_BLOB
+            await self.faults.gate_read()
             self.request(kind, att.READ_REQ_LEN if offset == 0 else att.READ_BLOB_REQ_LEN)
             ecode = att.access_error(flags, False, self.security)
             value = b""
