@@ -1,0 +1,150 @@
+"""The systemctl STATUS= line, formatted from plain values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peripheral.ports import Registration
+from peripheral.sd_notify import STATUS_MAX_CHARS
+from peripheral.status_line import format_duration, format_status_line
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0, "0s"),
+        (0.2, "1s"),
+        (45, "45s"),
+        (59.5, "1m00s"),
+        (432, "7m12s"),
+        (3599, "59m59s"),
+        (3600, "1h00m"),
+        (6000, "1h40m"),
+        (86_400 * 2 + 3 * 3600 + 59, "2d03h"),
+        (86_400 * 999 + 1, "999d00h"),
+        (86_400 * 1000, ">999d"),
+        (8.64e164, ">999d"),
+    ],
+)
+def test_format_duration(seconds: float, expected: str) -> None:
+    """Durations read as the two largest units, partial seconds rounded up."""
+    assert format_duration(seconds) == expected
+
+
+@pytest.mark.parametrize("seconds", [-1, math.nan, math.inf])
+def test_format_duration_refuses_non_durations(seconds: float) -> None:
+    """Negative and non-finite values are refused rather than printed as nonsense."""
+    with pytest.raises(ValueError):
+        format_duration(seconds)
+
+
+def test_the_documented_example() -> None:
+    """A healthy gateway reads as the example in the module docstring."""
+    line = format_status_line(
+        token_state="ready",
+        expires_in=432.0,
+        registration=Registration.HOME,
+        signal_dbm=-71,
+        last_error=None,
+    )
+    assert line == "token ready, expires in 7m12s; modem home -71 dBm; last error: none"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        (
+            {"token_state": "none", "expires_in": None, "registration": None, "signal_dbm": None},
+            "token none; modem unknown; last error: none",
+        ),
+        (
+            {
+                "token_state": "ready",
+                "expires_in": 0.0,
+                "registration": Registration.ROAMING,
+                "signal_dbm": -101,
+            },
+            "token ready, expired; modem roaming -101 dBm; last error: none",
+        ),
+        (
+            {
+                "token_state": "fetching",
+                "expires_in": -30.0,
+                "registration": Registration.NOT_REGISTERED,
+                "signal_dbm": None,
+            },
+            "token fetching, expired; modem not-registered; last error: none",
+        ),
+        (
+            {
+                "token_state": "failed",
+                "expires_in": math.nan,
+                "registration": Registration.DENIED,
+                "signal_dbm": -113,
+            },
+            "token failed; modem denied -113 dBm; last error: none",
+        ),
+        (
+            {
+                "token_state": "",
+                "expires_in": math.inf,
+                "registration": Registration.SEARCHING,
+                "signal_dbm": None,
+            },
+            "token unknown; modem searching; last error: none",
+        ),
+    ],
+)
+def test_states(kwargs: dict[str, object], expected: str) -> None:
+    """Missing values say unknown, a past expiry says expired, signal is optional."""
+    assert format_status_line(last_error=None, **kwargs) == expected  # type: ignore[arg-type]
+
+
+def test_hostile_error_text_is_one_short_line() -> None:
+    """A modem or server error with newlines and a long body becomes one bounded line."""
+    error = "Endorse refused: HTTP 403\nREADY=1\n" + "<html>" * 100
+    line = format_status_line(
+        token_state="failed",
+        expires_in=None,
+        registration=Registration.HOME,
+        signal_dbm=-80,
+        last_error=error,
+    )
+    assert line.startswith(
+        "token failed; modem home -80 dBm; last error: Endorse refused: HTTP 403 READY=1 <html>"
+    )
+    assert "\n" not in line
+    assert line.endswith("…")
+    assert len(line) <= STATUS_MAX_CHARS
+
+
+@given(
+    token_state=st.text(max_size=50),
+    expires_in=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    registration=st.none() | st.sampled_from(Registration),
+    signal_dbm=st.none() | st.integers(min_value=-200, max_value=0),
+    last_error=st.none() | st.text(max_size=500),
+)
+def test_always_one_bounded_line(
+    token_state: str,
+    expires_in: float | None,
+    registration: Registration | None,
+    signal_dbm: int | None,
+    last_error: str | None,
+) -> None:
+    """Any combination of values yields one printable line within the STATUS bound."""
+    line = format_status_line(
+        token_state=token_state,
+        expires_in=expires_in,
+        registration=registration,
+        signal_dbm=signal_dbm,
+        last_error=last_error,
+    )
+    assert line.isprintable()
+    assert len(line) <= STATUS_MAX_CHARS
+    assert line.startswith("token ")
+    assert "; modem " in line
