@@ -46,6 +46,8 @@ async def _read(args: argparse.Namespace) -> TokenRead:
     async with connect(options) as session:
         say("connected; reading the token...")
         result = await session.read_token(fresh=args.challenge)
+    if result.torn_retries:
+        say(f"the token changed while being read; read it again ({result.torn_retries}x)")
     say(f"read {len(result.token)} bytes (sha256 {fingerprint(result.token)})")
     return result
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from peripheral.gatt_view import GattSnapshot, gatt_snapshot, next_expiry
+from peripheral.gatt_view import GattSnapshot, choose_token, gatt_snapshot, next_expiry
 from peripheral.ports import Clock, Modem, ModemHealth
 from peripheral.settings import GatewayConfig
+from peripheral.status_line import format_status_line
 from peripheral.store_state import StoreError, StoreSnapshot, StoreState
 from peripheral.token_store import TokenStore
 
@@ -32,13 +34,17 @@ class GattPublisher(Protocol):
 
 
 class Lifecycle(Protocol):
-    """Service-manager notifications (real: sd_notify); a no-op outside systemd."""
+    """Service-manager notifications (real: peripheral.sd_notify.SdNotifier)."""
 
-    def ready(self, status: str) -> None: ...
+    def ready(self, status: str | None = None) -> object: ...
 
-    def status(self, text: str) -> None: ...
+    def status(self, text: str) -> object: ...
 
-    def stopping(self) -> None: ...
+    def stopping(self) -> object: ...
+
+    def watchdog(self) -> object: ...
+
+    def watchdog_interval(self) -> float | None: ...
 
 
 class GatewayDaemon:
@@ -72,11 +78,15 @@ class GatewayDaemon:
             async with self._store:
                 unsubscribe = self._store.subscribe(self._render)
                 self._spawn(self._watch_modem())
+                self._spawn(self._ping_watchdog())
                 self._render(self._store.snapshot())
                 if self._config.refresh.mode == "prefetch":
                     await self._first_outcome()
-                self._lifecycle.ready(self.status_line())
+                status = self.status_line()
+                log.info("ready: %s", status)
+                self._lifecycle.ready(status)
                 await stop.wait()
+                log.info("stopping")
                 self._lifecycle.stopping()
                 unsubscribe()
                 await self._cancel_tasks()
@@ -117,18 +127,25 @@ class GatewayDaemon:
             self._expiry_timer = loop.call_later(max(0.0, expiry - now) + 0.01, self._render)
 
     def status_line(self) -> str:
-        """One line for humans (systemctl status, logs)."""
+        """One line for humans (systemctl status, logs), about the token being served."""
         store = self._store.snapshot()
-        parts = [f"token {store.state.value}"]
-        token = self._store.current()
-        if token is not None:
-            parts.append(f"expires in {int(token.seconds_left(self._clock.wall()))}s")
-        if self._health is not None:
-            dbm = "?" if self._health.signal_dbm is None else self._health.signal_dbm
-            parts.append(f"modem {self._health.registration.value} {dbm} dBm")
-        if store.last_error:
-            parts.append(f"last error: {store.last_error}")
-        return "; ".join(parts)
+        now = self._clock.wall()
+        served = choose_token(store, now, self._config.refresh.expiry_leeway_seconds)
+        health = self._health
+        return format_status_line(
+            token_state=store.state.value,
+            expires_in=None if served is None else served.token.seconds_left(now),
+            registration=None if health is None else health.registration,
+            signal_dbm=None if health is None else health.signal_dbm,
+            last_error=store.last_error,
+            token_id=None if served is None else served.token.fingerprint,
+        )
+
+    def refresh_now(self) -> None:
+        """Fetch a fresh token now (SIGUSR1): it replaces the served one when it arrives."""
+        log.info("fetching a fresh token on request")
+        nonce = secrets.token_urlsafe(16)
+        self._spawn(self._quietly(self._store.request_challenge(nonce), "refresh"))
 
     # --- requests from the air --------------------------------------------------------------
 
@@ -145,6 +162,16 @@ class GatewayDaemon:
         except StoreError as exc:
             # The store publishes the failure in its snapshot; centrals read it from Status.
             log.info("%s failed: %s", what, exc)
+
+    async def _ping_watchdog(self) -> None:
+        # Pinged from the event loop itself, so a stuck loop stops the pings and systemd
+        # restarts the daemon (WatchdogSec in the unit).
+        interval = self._lifecycle.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            self._lifecycle.watchdog()
+            await self._clock.sleep(interval)
 
     # --- the modem ------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """``endorse-peripheral run``: the gateway daemon's entry point (what systemd starts).
 
+Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 fetches a fresh token now.
+
 Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 when the daemon cannot run
 (no Bluetooth adapter, BlueZ refused the application), 2 for a bad configuration.
 """
@@ -48,14 +50,15 @@ async def serve(config: GatewayConfig) -> int:
     from peripheral.daemon import GatewayDaemon
     from peripheral.endorse_client import EndorseClient
     from peripheral.gatt_server import TokenGattServer
-    from peripheral.lifecycle import service_lifecycle
     from peripheral.ports import SystemClock
+    from peripheral.sd_notify import SdNotifier
     from peripheral.token_store import TokenStore
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    notifier = SdNotifier.from_environment()
     clock = SystemClock()
     client = EndorseClient(config.endorse, config.cellular)
     modem = AtModem(config.modem)
@@ -66,8 +69,9 @@ async def serve(config: GatewayConfig) -> int:
         modem,
         lambda on_challenge: TokenGattServer(config.ble, on_challenge),
         clock,
-        service_lifecycle(),
+        notifier,
     )
+    loop.add_signal_handler(signal.SIGUSR1, daemon.refresh_now)
     try:
         await daemon.run(stop)
     except PeripheralError as exc:
@@ -76,6 +80,7 @@ async def serve(config: GatewayConfig) -> int:
     finally:
         client.close()
         modem.close()
+        notifier.close()
     log.info("stopped")
     return EXIT_OK
 

@@ -40,8 +40,11 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def _token_part(state: str, expires_in: float | None) -> str:
+def _token_part(state: str, expires_in: float | None, token_id: str | None) -> str:
     part = f"token {sanitize_status(state, 20) or 'unknown'}"
+    if token_id:
+        # A hash prefix, never the token: matches what endorse-central prints.
+        part += f" (sha256 {sanitize_status(token_id, 12)})"
     if expires_in is None or math.isnan(expires_in):
         return part
     if expires_in <= 0:
@@ -65,6 +68,7 @@ def format_status_line(
     registration: Registration | None,
     signal_dbm: int | None,
     last_error: str | None,
+    token_id: str | None = None,
 ) -> str:
     """Format the daemon's state as one line of at most STATUS_MAX_CHARS characters.
 
@@ -77,10 +81,11 @@ def format_status_line(
         last_error: the most recent error message, already free of secrets; None for
             none. Modem and server texts are hostile: it is sanitised to one line and cut
             to ERROR_MAX_CHARS characters.
+        token_id: the served token's short hash prefix (Token.fingerprint), if any.
     """
     error = sanitize_status(last_error, ERROR_MAX_CHARS) if last_error else ""
     line = (
-        f"{_token_part(token_state, expires_in)}; "
+        f"{_token_part(token_state, expires_in, token_id)}; "
         f"{_modem_part(registration, signal_dbm)}; "
         f"last error: {error or 'none'}"
     )

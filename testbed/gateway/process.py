@@ -1,0 +1,185 @@
+"""The real gateway daemon as a child process, watched through a real NOTIFY_SOCKET.
+
+Used by the integration tests, the benchmarks and the demo: it writes a config for the
+testbed stand-ins, starts ``python -m peripheral run`` (the entry point systemd starts)
+and listens on a private notify socket, so "ready" is the daemon's own READY=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.bluez.harness import spawn, stop_process, subprocess_env
+
+READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class GatewaySetup:
+    """What the generated config points the daemon at."""
+
+    endorse_url: str
+    modem_port: str
+    name: str = "endorse-testbed"
+    adapter: str = "hci0"
+    mode: str = "prefetch"
+    require_encryption: bool = False
+    log_level: str = "INFO"
+
+    def config_toml(self) -> str:
+        """A gateway config for the testbed (the cellular link is loopback here)."""
+        encryption = "true" if self.require_encryption else "false"
+        return (
+            "[endorse]\n"
+            f'url = "{self.endorse_url}"\n'
+            "connect_timeout_seconds = 2.0\n"
+            "read_timeout_seconds = 5.0\n"
+            "[cellular]\n"
+            "# The testbed's Endorse simulator listens on loopback.\n"
+            'source_address = "127.0.0.1"\n'
+            "[modem]\n"
+            f'port = "{self.modem_port}"\n'
+            "command_timeout_seconds = 1.0\n"
+            "[refresh]\n"
+            f'mode = "{self.mode}"\n'
+            "[ble]\n"
+            f'adapter = "{self.adapter}"\n'
+            f'name = "{self.name}"\n'
+            f"require_encryption = {encryption}\n"
+            "[log]\n"
+            f'level = "{self.log_level}"\n'
+        )
+
+
+class NotifyListener:
+    """A datagram socket standing in for systemd's notify socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[dict[str, str]] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.setblocking(False)
+        self._arrived = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._receive())
+
+    async def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.sock_recv(self._sock, 4096)
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            async with self._arrived:
+                self.messages.append(fields)
+                self._arrived.notify_all()
+
+    async def wait_for(
+        self, key: str, value: str | None = None, within: float = 30.0
+    ) -> dict[str, str]:
+        """The first message (old or new) carrying ``key`` (equal to ``value`` if given)."""
+        return await self.wait_for_match(key, lambda v: value is None or v == value, within)
+
+    async def wait_for_match(
+        self, key: str, accept: Callable[[str], bool], within: float = 30.0
+    ) -> dict[str, str]:
+        """The first message (old or new) whose ``key`` value ``accept`` accepts."""
+
+        def match() -> dict[str, str] | None:
+            for message in self.messages:
+                if key in message and accept(message[key]):
+                    return message
+            return None
+
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(lambda: match() is not None)
+            found = match()
+            assert found is not None
+            return found
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._sock.close()
+
+
+class GatewayProcess:
+    """A running ``endorse-peripheral run``; its log, notify messages and signals."""
+
+    def __init__(
+        self, proc: asyncio.subprocess.Process, notify: NotifyListener, log_path: Path
+    ) -> None:
+        self.proc = proc
+        self.notify = notify
+        self.log_path = log_path
+
+    def log_text(self) -> str:
+        """Everything the daemon logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    async def stop(self) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        return await stop_process(self.proc)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    setup: GatewaySetup,
+    peripheral_bus: str,
+    log_dir: Path,
+    *,
+    wait_ready: bool = True,
+    watchdog_usec: int | None = None,
+) -> AsyncIterator[GatewayProcess]:
+    """Start the daemon on ``peripheral_bus``; stop it (SIGTERM) when the block ends."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config = log_dir / "gateway.toml"
+    config.write_text(setup.config_toml())
+    # A short private path: sun_path is limited to 108 bytes.
+    with tempfile.TemporaryDirectory(prefix="gw-notify-") as notify_dir:
+        notify = NotifyListener(Path(notify_dir) / "notify")
+        notify.start()
+        env = subprocess_env(peripheral_bus)
+        env["NOTIFY_SOCKET"] = str(notify.path)
+        if watchdog_usec is not None:
+            env["WATCHDOG_USEC"] = str(watchdog_usec)
+        log_path = log_dir / "gateway.log"
+        proc = await spawn(env, "-m", "peripheral", "run", "--config", str(config), stderr=log_path)
+        gateway = GatewayProcess(proc, notify, log_path)
+        try:
+            if wait_ready:
+                await _ready_or_exit(gateway)
+            yield gateway
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await stop_process(proc)
+            await notify.close()
+
+
+async def _ready_or_exit(gateway: GatewayProcess) -> None:
+    ready = asyncio.ensure_future(gateway.notify.wait_for("READY", "1", READY_TIMEOUT))
+    exited = asyncio.ensure_future(gateway.proc.wait())
+    done, _ = await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ready
+        raise RuntimeError(
+            f"the gateway exited ({gateway.proc.returncode}) before READY:\n{gateway.log_text()}"
+        )
+    exited.cancel()
+    ready.result()

@@ -1,0 +1,75 @@
+"""pytest plugin: the whole gateway side on the testbed, and the laptop CLI as a process.
+
+``gateway`` starts the real daemon (``python -m peripheral run``) on the fake BlueZ's
+peripheral bus, fetching from the Endorse simulator over loopback and watching the modem
+emulator; it yields once the daemon sent READY=1. Pass GatewaySetup fields with
+``@pytest.mark.parametrize("gateway", [{"mode": "on-demand"}], indirect=True)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testbed.bluez.harness import FakeBluezHandle
+from testbed.endorse.server import EndorseSimulator
+from testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
+from testbed.modem.emulator import ModemEmulator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def gateway(
+    request: pytest.FixtureRequest,
+    fake_bluez: FakeBluezHandle,
+    endorse_sim: EndorseSimulator,
+    modem_emulator: ModemEmulator,
+    tmp_path: Path,
+) -> AsyncIterator[GatewayProcess]:
+    """The real gateway daemon, READY, serving over the fake BlueZ."""
+    overrides: dict[str, Any] = getattr(request, "param", {}) or {}
+    setup = GatewaySetup(
+        endorse_url=endorse_sim.url, modem_port=modem_emulator.device_path, **overrides
+    )
+    async with running_gateway(setup, fake_bluez.peripheral_bus, tmp_path / "gateway") as gw:
+        yield gw
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a CLI process did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(
+    fake_bluez: FakeBluezHandle, module: str, *args: str, limit: float = 60.0
+) -> CliResult:
+    """Run ``python -m <module> <args>`` as a laptop process on the central bus."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        env=fake_bluez.env("central"),
+        cwd=REPO_ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return CliResult(int(proc.returncode or 0), out.decode(), err.decode())
