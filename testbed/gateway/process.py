@@ -32,6 +32,11 @@ class GatewaySetup:
     mode: str = "prefetch"
     require_encryption: bool = False
     log_level: str = "INFO"
+    read_timeout: float = 5.0
+    # Quick retries keep fault-and-recovery tests short; the product default is 2 s.
+    backoff_initial: float = 0.3
+    backoff_max: float = 3.0
+    modem_poll_interval: float = 60.0
 
     def config_toml(self) -> str:
         """A gateway config for the testbed (the cellular link is loopback here)."""
@@ -40,15 +45,18 @@ class GatewaySetup:
             "[endorse]\n"
             f'url = "{self.endorse_url}"\n'
             "connect_timeout_seconds = 2.0\n"
-            "read_timeout_seconds = 5.0\n"
+            f"read_timeout_seconds = {self.read_timeout}\n"
             "[cellular]\n"
             "# The testbed's Endorse simulator listens on loopback.\n"
             'source_address = "127.0.0.1"\n'
             "[modem]\n"
             f'port = "{self.modem_port}"\n'
             "command_timeout_seconds = 1.0\n"
+            f"poll_interval_seconds = {self.modem_poll_interval}\n"
             "[refresh]\n"
             f'mode = "{self.mode}"\n'
+            f"backoff_initial_seconds = {self.backoff_initial}\n"
+            f"backoff_max_seconds = {self.backoff_max}\n"
             "[ble]\n"
             f'adapter = "{self.adapter}"\n'
             f'name = "{self.name}"\n'
