@@ -8,7 +8,6 @@ Everything here is pure except :func:`load_config_file`, which reads one file.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import tomllib
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from exchange.errors import ConfigError
+from tokenlink.net import is_loopback_host
 from tokenlink.token import MAX_TOKEN_BYTES
 
 #: Endorse key ids as published: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
@@ -132,16 +132,6 @@ _SECTIONS: dict[str, type[Any]] = {
     "credentials": CredentialSettings,
 }
 _TOP_LEVEL = {"max_body_bytes": int}
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_keystore_url(url: str) -> None:

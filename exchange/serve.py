@@ -20,10 +20,11 @@ from types import FrameType
 from typing import Any
 
 from exchange.app import build_service
-from exchange.config import is_loopback_host, load_config_file
+from exchange.config import load_config_file
 from exchange.errors import ErrorCode, ExchangeError
 from exchange.service import ExchangeService, error_response
 from tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from tokenlink.net import is_loopback_host
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ from peripheral.settings import (
     ModemSettings,
     RefreshSettings,
 )
+from tokenlink.net import is_loopback_host
 
 #: A configuration file is a few hundred bytes; refuse to parse anything absurd.
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -219,18 +220,9 @@ def _url(v: str) -> str | None:
         return expected + " with a host, no user info and no fragment"
     if parts.scheme == "https":
         return None
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return None
     return expected
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _ifname(v: str | None) -> str | None:

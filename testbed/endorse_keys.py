@@ -43,6 +43,33 @@ class SimIdentity:
     sim_id: str | None = "8981100000123456789"
 
 
+def endorse_payload(
+    sim: SimIdentity,
+    now: float,
+    lifetime: int = 600,
+    request_parameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The claims Endorse signs for ``sim``, issued at ``now``."""
+    iat = int(now)
+    claim: dict[str, Any] = {"imsi": sim.imsi, "imei": sim.imei}
+    if sim.msisdn is not None:
+        claim["msisdn"] = sim.msisdn
+    if sim.sim_id is not None:
+        claim["simId"] = sim.sim_id
+    if request_parameters:
+        claim["requestParameters"] = dict(request_parameters)
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": SUBJECT,
+        "jti": new_jti(),
+        "iat": iat,
+        "nbf": iat - 60,
+        "exp": iat + lifetime,
+        "soracom-endorse-claim": claim,
+    }
+
+
 @dataclass
 class EndorseSigner:
     """An RSA key pair with an Endorse-style kid that mints RS256 tokens."""
@@ -73,24 +100,9 @@ class EndorseSigner:
         extra_claims: Mapping[str, Any] | None = None,
     ) -> str:
         """Sign a token for ``sim`` valid for ``lifetime`` seconds from ``now``."""
-        iat = int(time.time() if now is None else now)
-        claim: dict[str, Any] = {"imsi": sim.imsi, "imei": sim.imei}
-        if sim.msisdn is not None:
-            claim["msisdn"] = sim.msisdn
-        if sim.sim_id is not None:
-            claim["simId"] = sim.sim_id
-        if request_parameters:
-            claim["requestParameters"] = dict(request_parameters)
-        payload: dict[str, Any] = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": SUBJECT,
-            "jti": new_jti(),
-            "iat": iat,
-            "nbf": iat - 60,
-            "exp": iat + lifetime,
-            "soracom-endorse-claim": claim,
-        }
+        payload = endorse_payload(
+            sim, time.time() if now is None else now, lifetime, request_parameters
+        )
         if extra_claims:
             payload.update(extra_claims)
         # Endorse headers carry only kid and alg; typ=None keeps PyJWT from adding "JWT".

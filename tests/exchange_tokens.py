@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from testbed.endorse_keys import AUDIENCE, ISSUER, SUBJECT, EndorseSigner, SimIdentity, new_jti
+from testbed.endorse_keys import EndorseSigner, SimIdentity, endorse_payload
 
 
 def b64url(data: bytes) -> str:
@@ -19,19 +19,9 @@ def b64url(data: bytes) -> str:
 
 
 def payload(now: float, lifetime: int = 600, sim: SimIdentity | None = None) -> dict[str, Any]:
-    """An Endorse-shaped payload issued at ``now``."""
-    sim = sim or SimIdentity()
-    iat = int(now)
-    return {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": SUBJECT,
-        "jti": new_jti(),
-        "iat": iat,
-        "nbf": iat - 60,
-        "exp": iat + lifetime,
-        "soracom-endorse-claim": {"imsi": sim.imsi, "imei": sim.imei},
-    }
+    """An Endorse-shaped payload issued at ``now`` (IMSI and IMEI only in the claim)."""
+    sim = sim or SimIdentity(msisdn=None, sim_id=None)
+    return endorse_payload(sim, now, lifetime)
 
 
 def sign(signer: EndorseSigner, body: dict[str, Any], **header: Any) -> str:
