@@ -10,7 +10,6 @@ gives UUIDs, not MAC addresses).
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import secrets
 import sys
@@ -26,32 +25,22 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
+from central.errors import BleReadError, ReadFailure
 from tokenlink import profile
-from tokenlink.errors import EndorseBleError
+
+__all__ = [
+    "BleReadError",
+    "GatewayAdvert",
+    "GatewaySession",
+    "ReadFailure",
+    "ReaderOptions",
+    "TokenRead",
+    "connect",
+    "find_gateway",
+    "scan",
+]
 
 log = logging.getLogger(__name__)
-
-
-class ReadFailure(enum.Enum):
-    """Why the token could not be read, each mapped to advice in the CLI."""
-
-    NOT_FOUND = "not-found"
-    CONNECT_FAILED = "connect-failed"
-    PAIRING_NEEDED = "pairing-needed"
-    LINK_LOST = "link-lost"
-    PROFILE = "profile"
-    TORN = "torn"
-    NO_TOKEN = "no-token"
-    CHALLENGE_FAILED = "challenge-failed"
-    TIMEOUT = "timeout"
-
-
-class BleReadError(EndorseBleError):
-    """Reading the token over BLE failed; ``reason`` says how."""
-
-    def __init__(self, reason: ReadFailure, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import sys
 from dataclasses import replace
 
 from central.ble_reader import BleReadError, TokenRead, connect
+from central.failures import report
 from central.gateway_options import add_gateway_options, reader_options
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK
+from tokenlink.cli import EXIT_OK
 from tokenlink.redact import fingerprint
 
 
@@ -54,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_read(args))
     except BleReadError as exc:
-        print(f"endorse-central: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return report(exc)
     print(result.token)
     return EXIT_OK

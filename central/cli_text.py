@@ -1,0 +1,27 @@
+"""Help text shared by ``endorse-central --help`` and the docs."""
+
+from __future__ import annotations
+
+from central.failures import exit_code_table
+from central.paths import credentials_cache_dir, default_config_path
+
+MAIN_EPILOG = f"""\
+examples:
+  endorse-central scan
+  endorse-central status
+  eval "$(endorse-central credentials)"
+  endorse-central credentials --write-profile gw
+  endorse-central token | endorse-central inspect
+
+AWS CLI / SDK integration (~/.aws/config):
+  [profile gw]
+  credential_process = endorse-central credential-process --profile gw
+
+files:
+  config  {default_config_path()}
+  cache   {credentials_cache_dir()}/<profile>.json
+
+exit codes:
+{exit_code_table()}
+
+Each command has its own --help; docs/laptop-cli.md has the details."""
