@@ -101,7 +101,8 @@ def main() -> int:
     ratio = medians["fast line"] / base
     verdict = "OK" if ratio <= args.target else "MISSED"
     print(
-        f"cached credential-process / python -c pass = {ratio:.2f} (target <= {args.target}) {verdict}"
+        f"cached credential-process / python -c pass = {ratio:.2f} "
+        f"(target <= {args.target}) {verdict}"
     )
     return 0 if ratio <= args.target else 1
 

@@ -46,7 +46,7 @@ def test_macos_matches_platformdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_windows_layout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On Windows: %LOCALAPPDATA%/endorse-ble/endorse-ble[/Cache] (appauthor defaults to appname)."""
+    """On Windows: %LOCALAPPDATA%/endorse-ble/endorse-ble[/Cache] (author = appname)."""
     monkeypatch.setenv("LOCALAPPDATA", "/c/Users/u/AppData/Local")
     assert paths.user_config_dir("win32") == "/c/Users/u/AppData/Local/endorse-ble/endorse-ble"
     assert paths.user_cache_dir("win32") == "/c/Users/u/AppData/Local/endorse-ble/endorse-ble/Cache"

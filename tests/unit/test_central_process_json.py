@@ -95,7 +95,7 @@ def test_utc_round_trip_agrees_with_datetime(moment: datetime.datetime) -> None:
         "2026-01-01T00:00:00+00:00",
         "2026-01-01T00:00:00.5Z",
         "2026-01-01 00:00:00Z",
-        "２026-01-01T00:00:00Z",
+        "\uff12026-01-01T00:00:00Z",  # a fullwidth digit: isdigit() but not ASCII
         "",
     ],
 )
