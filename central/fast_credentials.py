@@ -49,7 +49,8 @@ def parse_fast(argv: list[str]) -> tuple[str, float] | None:
         if name in VALUE_OPTIONS:
             if eq:
                 value = inline
-            elif i + 1 < len(argv):
+            elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                # argparse would read "--name --profile" as a missing value: so do we.
                 i += 1
                 value = argv[i]
             else:
