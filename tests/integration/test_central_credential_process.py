@@ -201,6 +201,9 @@ def test_no_cache_neither_reads_nor_writes(
     )
     assert credential_process_cmd.execute(args, token_source=signer_source(EndorseSigner())) == 0
     assert not Path(credentials_cache_dir(), "gw.json").exists()
+    seed(3600)
+    assert credential_process_cmd.execute(args, token_source=signer_source(EndorseSigner())) == 0
+    assert len(script.requests) == 2  # the fresh entry was not read either
 
 
 @pytest.mark.parametrize(
