@@ -1,0 +1,1 @@
+"""Benchmarks: plain scripts run as ``python -m bench.<name>``, printing ratios to a baseline."""

@@ -1,0 +1,46 @@
+"""Wire the exchange from its configuration: the one place that picks real adapters.
+
+Used by both entry points (the Lambda handler and ``endorse-exchange serve``); tests and
+benchmarks may pass their own key fetcher.
+"""
+
+from __future__ import annotations
+
+from exchange.aws_clients import dynamodb_client, sts_client
+from exchange.config import ExchangeConfig
+from exchange.issuer import StsIssuer
+from exchange.keystore import KeyFetcher, KeyStore
+from exchange.keystore_http import HttpKeyFetcher
+from exchange.policy import AccessPolicy
+from exchange.replay import DynamoReplayGuard, MemoryReplayGuard, ReplayGuard
+from exchange.service import ExchangeService
+from exchange.verifier import TokenVerifier
+
+
+def build_replay_guard(config: ExchangeConfig) -> ReplayGuard:
+    """The replay backend the configuration names."""
+    if config.replay.backend == "dynamodb":
+        return DynamoReplayGuard(dynamodb_client(config.aws), config.replay.table)
+    return MemoryReplayGuard(config.replay.max_entries)
+
+
+def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None) -> ExchangeService:
+    """An :class:`ExchangeService` with real adapters (HTTP keystore, STS, replay backend).
+
+    Builds clients but performs no network I/O.
+    """
+    if key_fetcher is None:
+        key_fetcher = HttpKeyFetcher(config.keystore.timeout_seconds)
+    keys = KeyStore(config.keystore, key_fetcher)
+    return ExchangeService(
+        TokenVerifier(config.token, keys),
+        AccessPolicy.from_config(config),
+        build_replay_guard(config),
+        StsIssuer(
+            sts_client(config.aws),
+            config.credentials.duration_seconds,
+            config.credentials.session_name_prefix,
+        ),
+        max_body_bytes=config.max_body_bytes,
+        replay_margin_seconds=config.token.leeway_seconds,
+    )

@@ -1,0 +1,352 @@
+"""The exchange's settings: one frozen dataclass, read from TOML or from environment variables.
+
+Both sources are reduced to the same nested mapping (``section -> key -> value`` plus an
+``allow`` list) and validated by :func:`config_from_mapping`, so a key means the same thing
+wherever it comes from. Unknown keys are refused: a typo must not silently weaken policy.
+Everything here is pure except :func:`load_config_file`, which reads one file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from exchange.errors import ConfigError
+from tokenlink.token import MAX_TOKEN_BYTES
+
+#: Endorse key ids as published: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
+DEFAULT_KID_PATTERN = r"^v1-[0-9a-f]{32}-x509\.pem$"
+DEFAULT_KEYSTORE_URL = "https://s3-ap-northeast-1.amazonaws.com/soracom-public-keys/"
+ENDORSE_ISSUER = "https://soracom.io"
+ENDORSE_AUDIENCE = "soracom-endorse-audience"
+ENDORSE_SUBJECT = "soracom-endorse"
+
+# STS AssumeRole accepts DurationSeconds in 900..43200 (AWS STS API reference); a role's
+# own MaxSessionDuration may be lower, which STS reports at call time.
+MIN_DURATION = 900
+MAX_DURATION = 43200
+
+# ITU-T E.212: an IMSI is at most 15 digits; 3GPP TS 23.003: an IMEI is 15 digits and an
+# IMEISV 16. Looser lower bounds keep test identities short.
+IMSI_PATTERN = re.compile(r"[0-9]{5,15}")
+IMEI_PATTERN = re.compile(r"[0-9]{14,16}")
+
+ENV_PREFIX = "EXCHANGE_"
+ENV_CONFIG_FILE = "EXCHANGE_CONFIG_FILE"
+ENV_ALLOW = "EXCHANGE_ALLOW"
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """One SIM allowed to get credentials: its IMSI, optionally bound to one IMEI and role."""
+
+    imsi: str
+    imei: str | None = None
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class KeystoreSettings:
+    """Where public keys come from and how hard the exchange may ask for them."""
+
+    url: str = DEFAULT_KEYSTORE_URL
+    kid_pattern: str = DEFAULT_KID_PATTERN
+    cache_ttl_seconds: float = 3600.0
+    negative_cache_seconds: float = 60.0
+    fetches_per_minute: float = 10.0
+    fetch_burst: int = 5
+    timeout_seconds: float = 5.0
+    max_pem_bytes: int = 16384
+    min_rsa_bits: int = 2048
+    max_cached_keys: int = 64
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """What a token must look like to be accepted."""
+
+    issuer: str = ENDORSE_ISSUER
+    audience: str = ENDORSE_AUDIENCE
+    subject: str = ENDORSE_SUBJECT
+    leeway_seconds: float = 30.0
+    # Endorse lifetimes of 180, 600 and 6000 s have been seen; 7200 admits all of them.
+    max_age_seconds: float = 7200.0
+    max_bytes: int = MAX_TOKEN_BYTES
+    require_nonce: bool = False
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """Where used token ids (jti) are remembered."""
+
+    backend: str = "memory"
+    table: str = "endorse-exchange-replay"
+    max_entries: int = 100_000
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """How the STS and DynamoDB clients are built."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    max_attempts: int = 3
+    connect_timeout_seconds: float = 3.0
+    read_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class CredentialSettings:
+    """The role(s) assumed and the life of the credentials issued."""
+
+    default_role_arn: str | None = None
+    duration_seconds: int = 3600
+    session_name_prefix: str = "endorse-"
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """Every setting of the exchange (see docs/exchange-api.md, "Configuration")."""
+
+    keystore: KeystoreSettings = field(default_factory=KeystoreSettings)
+    token: TokenSettings = field(default_factory=TokenSettings)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    credentials: CredentialSettings = field(default_factory=CredentialSettings)
+    allow: tuple[AllowEntry, ...] = ()
+    max_body_bytes: int = 16384
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "keystore": KeystoreSettings,
+    "token": TokenSettings,
+    "replay": ReplaySettings,
+    "aws": AwsSettings,
+    "credentials": CredentialSettings,
+}
+_TOP_LEVEL = {"max_body_bytes": int}
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_keystore_url(url: str) -> None:
+    # https only: the keys decide who gets AWS credentials, so they must not be swappable
+    # in transit. Plain http is accepted for loopback hosts alone (test keystores), which
+    # no network attacker can sit between.
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or not url.endswith("/"):
+        raise ConfigError("keystore.url", "must be a prefix ending in '/', no query")
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+        return
+    raise ConfigError("keystore.url", "must be https (http only for a loopback host)")
+
+
+def _coerce(section: str, key: str, value: Any, wanted: Any) -> Any:
+    name = f"{section}.{key}" if section else key
+    if wanted is bool or wanted == "bool":
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(name, "must be true or false")
+    if wanted in (int, "int"):
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigError(name, "must be an integer") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(name, "must be an integer")
+    if wanted in (float, "float"):
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(name, "must be a number") from None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(name, "must be a number")
+    if not isinstance(value, str):
+        raise ConfigError(name, "must be a string")
+    return value
+
+
+def _section(name: str, cls: type[Any], raw: Any) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(name, "must be a table")
+    fields = cls.__dataclass_fields__
+    unknown = set(raw) - set(fields)
+    if unknown:
+        raise ConfigError(f"{name}.{sorted(unknown)[0]}", "unknown setting")
+    values = {}
+    for key, value in raw.items():
+        wanted = fields[key].type.split(" | ")[0]
+        values[key] = _coerce(name, key, value, wanted)
+    return cls(**values)
+
+
+def _allow_entries(raw: Any) -> tuple[AllowEntry, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("allow", "must be a list of tables")
+    entries = []
+    for i, item in enumerate(raw):
+        where = f"allow[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(where, "must be a table")
+        unknown = set(item) - {"imsi", "imei", "role_arn"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown setting")
+        imsi, imei, role = item.get("imsi"), item.get("imei"), item.get("role_arn")
+        if not isinstance(imsi, str) or not IMSI_PATTERN.fullmatch(imsi):
+            raise ConfigError(f"{where}.imsi", "must be 5-15 digits")
+        if imei is not None and (not isinstance(imei, str) or not IMEI_PATTERN.fullmatch(imei)):
+            raise ConfigError(f"{where}.imei", "must be 14-16 digits")
+        if role is not None and (not isinstance(role, str) or not role.startswith("arn:")):
+            raise ConfigError(f"{where}.role_arn", "must be an ARN")
+        entries.append(AllowEntry(imsi=imsi, imei=imei, role_arn=role))
+    imsis = [e.imsi for e in entries]
+    if len(set(imsis)) != len(imsis):
+        raise ConfigError("allow", "an IMSI is listed twice")
+    return tuple(entries)
+
+
+def _validate(config: ExchangeConfig) -> None:
+    _check_keystore_url(config.keystore.url)
+    try:
+        re.compile(config.keystore.kid_pattern)
+    except re.error as exc:
+        raise ConfigError("keystore.kid_pattern", f"not a regular expression: {exc}") from None
+    positive = {
+        "keystore.cache_ttl_seconds": config.keystore.cache_ttl_seconds,
+        "keystore.fetches_per_minute": config.keystore.fetches_per_minute,
+        "keystore.fetch_burst": config.keystore.fetch_burst,
+        "keystore.timeout_seconds": config.keystore.timeout_seconds,
+        "keystore.max_pem_bytes": config.keystore.max_pem_bytes,
+        "keystore.max_cached_keys": config.keystore.max_cached_keys,
+        "token.max_age_seconds": config.token.max_age_seconds,
+        "token.max_bytes": config.token.max_bytes,
+        "replay.max_entries": config.replay.max_entries,
+        "aws.max_attempts": config.aws.max_attempts,
+        "max_body_bytes": config.max_body_bytes,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            raise ConfigError(name, "must be positive")
+    if config.keystore.negative_cache_seconds < 0 or config.token.leeway_seconds < 0:
+        raise ConfigError("leeway/negative_cache_seconds", "must not be negative")
+    if config.keystore.min_rsa_bits < 2048:
+        raise ConfigError("keystore.min_rsa_bits", "must be at least 2048")
+    if not MIN_DURATION <= config.credentials.duration_seconds <= MAX_DURATION:
+        raise ConfigError("credentials.duration_seconds", f"must be {MIN_DURATION}..{MAX_DURATION}")
+    if config.replay.backend not in {"memory", "dynamodb"}:
+        raise ConfigError("replay.backend", "must be 'memory' or 'dynamodb'")
+    default_role = config.credentials.default_role_arn
+    if default_role is not None and not default_role.startswith("arn:"):
+        raise ConfigError("credentials.default_role_arn", "must be an ARN")
+    for i, entry in enumerate(config.allow):
+        if entry.role_arn is None and default_role is None:
+            raise ConfigError(f"allow[{i}].role_arn", "needed when there is no default role")
+
+
+def config_from_mapping(raw: Mapping[str, Any]) -> ExchangeConfig:
+    """Build and validate an :class:`ExchangeConfig` from a nested mapping (parsed TOML)."""
+    unknown = set(raw) - set(_SECTIONS) - set(_TOP_LEVEL) - {"allow"}
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], "unknown setting")
+    parts: dict[str, Any] = {
+        name: _section(name, cls, raw[name]) for name, cls in _SECTIONS.items() if name in raw
+    }
+    if "allow" in raw:
+        parts["allow"] = _allow_entries(raw["allow"])
+    if "max_body_bytes" in raw:
+        parts["max_body_bytes"] = _coerce("", "max_body_bytes", raw["max_body_bytes"], int)
+    config = ExchangeConfig(**parts)
+    _validate(config)
+    return config
+
+
+def parse_config_toml(text: str) -> ExchangeConfig:
+    """Parse TOML text into a validated :class:`ExchangeConfig`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("toml", str(exc)) from None
+    return config_from_mapping(raw)
+
+
+def load_config_file(path: Path) -> ExchangeConfig:
+    """Read and validate a TOML configuration file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("config file", f"cannot read {path}: {exc.strerror}") from None
+    return parse_config_toml(text)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    # EXCHANGE_<SECTION>_<KEY> -> raw[section][key]; EXCHANGE_ALLOW holds the allowlist as
+    # JSON (a list of {"imsi", "imei"?, "role_arn"?}); EXCHANGE_MAX_BODY_BYTES is top level.
+    raw: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in {ENV_CONFIG_FILE, ENV_ALLOW}:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if rest in _TOP_LEVEL:
+            raw[rest] = value
+            continue
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(name, "unknown environment setting")
+        raw.setdefault(section, {})[rest[len(section) + 1 :]] = value
+    if ENV_ALLOW in environ:
+        try:
+            raw["allow"] = json.loads(environ[ENV_ALLOW])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(ENV_ALLOW, f"not JSON: {exc.msg}") from None
+    return raw
+
+
+def config_from_env(environ: Mapping[str, str]) -> ExchangeConfig:
+    """Build the configuration from environment variables (the Lambda's way).
+
+    ``EXCHANGE_CONFIG_FILE`` names a TOML file to start from; ``EXCHANGE_<SECTION>_<KEY>``
+    variables override single settings and ``EXCHANGE_ALLOW`` the allowlist (JSON).
+    ``AWS_REGION`` (set by Lambda itself) is the region unless ``EXCHANGE_AWS_REGION`` is set.
+    """
+    base: dict[str, Any] = {}
+    path = environ.get(ENV_CONFIG_FILE)
+    if path:
+        try:
+            base = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(ENV_CONFIG_FILE, f"cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(ENV_CONFIG_FILE, str(exc)) from None
+    if "AWS_REGION" in environ:
+        aws = base.setdefault("aws", {})
+        if isinstance(aws, dict):
+            aws.setdefault("region", environ["AWS_REGION"])
+    for key, value in _env_overrides(environ).items():
+        if key in _SECTIONS and isinstance(base.get(key), dict):
+            base[key].update(value)
+        else:
+            base[key] = value
+    return config_from_mapping(base)

@@ -1,0 +1,81 @@
+"""``endorse-peripheral check-config``: validate a config file, print the effective settings.
+
+Prints the configuration as loaded (defaults filled in) on stdout, as TOML or with
+``--json`` as JSON, masking any value whose key names a secret, password or token.
+On a bad or missing file prints the one-line :class:`ConfigError` message on stderr.
+Exit codes: 0 valid, 2 invalid or unreadable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from peripheral.config import config_keys, config_value, load_config
+from peripheral.errors import ConfigError
+from peripheral.settings import GatewayConfig
+from tokenlink.cli import EXIT_OK, EXIT_USAGE
+from tokenlink.redact import describe_secret
+
+_SECRET_WORDS = ("secret", "password", "token")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the command's options."""
+    parser.add_argument("--config", required=True, metavar="PATH", help="the TOML file")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, validate and print; see the module docstring for exit codes."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"endorse-peripheral check-config: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(effective_settings(config), indent=2))
+    else:
+        print(f"# effective configuration from {args.config}")
+        print(render_toml(config), end="")
+    return EXIT_OK
+
+
+def is_secret_key(key: str) -> bool:
+    """True for a key whose value must never be printed."""
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def effective_settings(config: GatewayConfig) -> dict[str, dict[str, Any]]:
+    """The configuration as {section: {key: value}}; unset keys omitted, secrets masked."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, key in config_keys():
+        value = config_value(config, section, key)
+        if value is None:
+            continue  # TOML has no null: an unset optional key is simply absent
+        if is_secret_key(key):
+            value = f"<masked {describe_secret(str(value))}>"
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def render_toml(config: GatewayConfig) -> str:
+    """The configuration as a TOML document that loads back to the same settings."""
+    lines: list[str] = []
+    for section, values in effective_settings(config).items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # JSON string escapes are valid TOML basic-string escapes; TOML also forbids a raw DEL.
+    return json.dumps(str(value)).replace("\x7f", "\\u007f")

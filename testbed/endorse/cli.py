@@ -1,0 +1,70 @@
+"""``endorse-testbed endorse``: run the Endorse simulator until SIGINT or SIGTERM.
+
+Prints ``ENDORSE_URL=<token endpoint>`` and ``KEYSTORE_URL=<kid prefix>`` on stdout, then
+``READY`` once it accepts requests (scripts and tests wait for that line). Exit 0 on a
+signal, 1 when the address cannot be bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from testbed.endorse.server import EndorseFault, EndorseSimulator
+from testbed.endorse_keys import SimIdentity
+from tokenlink.cli import EXIT_FAILURE, EXIT_OK
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options."""
+    defaults = SimIdentity()
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument("--lifetime", type=int, default=600, help="token lifetime, seconds")
+    parser.add_argument("--imsi", default=defaults.imsi, help="IMSI named in tokens")
+    parser.add_argument("--imei", default=defaults.imei, help="IMEI named in tokens")
+    parser.add_argument(
+        "--fault",
+        choices=[f.value for f in EndorseFault],
+        default=EndorseFault.NONE.value,
+        help="how the token endpoint misbehaves",
+    )
+    parser.add_argument(
+        "--slow-delay", type=float, default=2.0, help="seconds the 'slow' fault waits"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    sim_identity = SimIdentity(imsi=args.imsi, imei=args.imei)
+    sim = EndorseSimulator(sim=sim_identity, lifetime=args.lifetime, host=args.host, port=args.port)
+    sim.fault = EndorseFault(args.fault)
+    sim.slow_delay_seconds = args.slow_delay
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sim.start()
+    except OSError as exc:
+        print(
+            f"endorse-testbed endorse: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    try:
+        print(f"ENDORSE_URL={sim.url}")
+        print(f"KEYSTORE_URL={sim.keystore_url}")
+        print("READY", flush=True)
+        stop.wait()
+    finally:
+        sim.stop()
+    return EXIT_OK

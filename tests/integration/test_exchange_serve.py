@@ -1,0 +1,102 @@
+"""``python -m exchange serve`` as a process: READY line, real requests, clean stop."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from testbed.endorse.server import EndorseSimulator
+from testbed.endorse_keys import SimIdentity
+from testbed.exchange.pytest_fixtures import RunningExchange, stop_local_exchange
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
+    """POST ``body`` to the exchange at ``url``."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        conn.request("POST", "/", body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_serves_credentials_and_stops_on_sigterm(
+    local_exchange: RunningExchange, exchange_endorse: EndorseSimulator
+) -> None:
+    """The process answers 200 then 409 for one token, never logs it, and exits 0 on SIGTERM."""
+    assert local_exchange.url.startswith("http://127.0.0.1:")
+    token = exchange_endorse.signer.mint(SimIdentity())
+    status, answer = post(local_exchange.url, json.dumps({"token": token}).encode())
+    assert status == 200, answer
+    status, answer = post(local_exchange.url, json.dumps({"token": token}).encode())
+    assert (status, answer["error"]) == (409, "token_replayed")
+    assert stop_local_exchange(local_exchange) == 0
+    log = "".join(local_exchange.stderr_lines)
+    assert "refused token len=" in log
+    assert token not in log
+
+
+def test_refuses_an_oversized_body_from_its_header(local_exchange: RunningExchange) -> None:
+    """A Content-Length above the limit gets 413 without the body being sent."""
+    parts = urlsplit(local_exchange.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.putrequest("POST", "/")
+        conn.putheader("Content-Length", str(1024 * 1024))
+        conn.endheaders()
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())["error"]) == (
+            413,
+            "request_too_large",
+        )
+    finally:
+        conn.close()
+
+
+def test_unknown_path_is_404(local_exchange: RunningExchange) -> None:
+    """Only / is served."""
+    parts = urlsplit(local_exchange.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request("POST", "/admin", body=b"{}")
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())["error"]) == (404, "not_found")
+    finally:
+        conn.close()
+
+
+def test_refuses_a_non_loopback_host(exchange_config_file: Callable[..., Path]) -> None:
+    """Plain HTTP off the machine is refused with exit code 2."""
+    result = subprocess.run(
+        [sys.executable, "-m", "exchange", "serve", "--config", str(exchange_config_file()),
+         "--host", "0.0.0.0"],  # noqa: S104 - the address being refused
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "non-loopback" in result.stderr
+    assert "READY" not in result.stdout
+
+
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    """A config naming an http keystore off loopback is refused before listening."""
+    path = tmp_path / "bad.toml"
+    path.write_text('[keystore]\nurl = "http://keys.example/"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "exchange", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "keystore.url" in result.stderr

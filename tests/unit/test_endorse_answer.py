@@ -1,0 +1,196 @@
+"""Endorse's answer is read without trust: bounded, JSON, a parseable token, the nonce."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import urllib.parse
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peripheral.endorse_answer import (
+    MAX_NONCE_CHARS,
+    check_declared_length,
+    check_status,
+    excerpt,
+    nonce_query,
+    read_bounded,
+    token_from_body,
+)
+from peripheral.errors import EndorseFetchError, EndorseFetchReason
+from testbed.endorse_keys import EndorseSigner, SimIdentity
+
+
+@pytest.fixture(scope="module")
+def signer() -> EndorseSigner:
+    return EndorseSigner()
+
+
+def test_nonce_query_percent_encodes_reserved_and_non_ascii_characters() -> None:
+    """Spaces become %20 (not '+'), and &, =, / and UTF-8 bytes are escaped."""
+    assert nonce_query("a b&c=d/é") == "nonce=a%20b%26c%3Dd%2F%C3%A9"
+
+
+@given(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=MAX_NONCE_CHARS))
+def test_nonce_query_decodes_back_to_the_same_nonce(nonce: str) -> None:
+    """Any nonce survives encoding exactly, as a standard query parser reads it."""
+    assert urllib.parse.parse_qsl(nonce_query(nonce), keep_blank_values=True) == [("nonce", nonce)]
+
+
+@pytest.mark.parametrize("nonce", ["", "x" * (MAX_NONCE_CHARS + 1)])
+def test_nonce_query_refuses_empty_and_overlong_nonces(nonce: str) -> None:
+    """An empty nonce or one longer than the limit is BAD_NONCE, not sent."""
+    with pytest.raises(EndorseFetchError) as caught:
+        nonce_query(nonce)
+    assert caught.value.reason is EndorseFetchReason.BAD_NONCE
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason", "quoted"),
+    [
+        (403, b'{"code": "X", "message": "not over the SIM link"}', EndorseFetchReason.REFUSED,
+         "not over the SIM link"),
+        (400, b"plain\ntext\x00body", EndorseFetchReason.REFUSED, "plain text body"),
+        (503, b"", EndorseFetchReason.SERVER_ERROR, "empty body"),
+        (302, b"moved", EndorseFetchReason.UNEXPECTED_STATUS, "moved"),
+        (204, b"", EndorseFetchReason.UNEXPECTED_STATUS, "HTTP 204"),
+    ],
+)  # fmt: skip
+def test_non_200_statuses_are_classified_and_quoted(
+    status: int, body: bytes, reason: EndorseFetchReason, quoted: str
+) -> None:
+    """4xx is REFUSED, 5xx SERVER_ERROR, anything else UNEXPECTED_STATUS, body quoted safely."""
+    with pytest.raises(EndorseFetchError) as caught:
+        check_status(status, body)
+    assert caught.value.reason is reason
+    assert caught.value.status == status
+    assert quoted in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_200_passes_the_status_check() -> None:
+    """A 200 raises nothing."""
+    check_status(200, b"")
+
+
+def test_excerpt_never_carries_a_token(signer: EndorseSigner) -> None:
+    """A JWT (or a fragment of one) in a quoted body is replaced by its length and hash."""
+    token = signer.mint(SimIdentity())
+    text = excerpt(json.dumps({"message": "bad", "token": token[:200]}).encode())
+    assert "eyJ" not in text
+    assert "token-like len=200" in text
+
+
+def test_excerpt_is_short_and_single_line() -> None:
+    """A long multi-line body is cut to a printable single line."""
+    text = excerpt(b"line\r\n" * 1000)
+    assert len(text) <= 123
+    assert text.endswith("...")
+    assert "\n" not in text and "\r" not in text
+
+
+def endless(chunk: bytes, pulled: list[int]) -> Iterator[bytes]:
+    """An infinite body that counts how many chunks were pulled from it."""
+    for n in itertools.count(1):
+        pulled.append(n)
+        yield chunk
+
+
+def test_read_bounded_stops_pulling_as_soon_as_the_limit_is_crossed() -> None:
+    """An endless body is refused after limit/chunk + 1 chunks, never buffered whole."""
+    pulled: list[int] = []
+    with pytest.raises(EndorseFetchError) as caught:
+        read_bounded(endless(b"A" * 1000, pulled), 65536)
+    assert caught.value.reason is EndorseFetchReason.BODY_TOO_LARGE
+    assert len(pulled) == 66
+
+
+def test_read_bounded_accepts_a_body_of_exactly_the_limit() -> None:
+    """limit bytes are fine; limit + 1 are not."""
+    assert read_bounded([b"ab", b"cd"], 4) == b"abcd"
+    with pytest.raises(EndorseFetchError):
+        read_bounded([b"ab", b"cde"], 4)
+
+
+def test_read_bounded_refuses_a_body_past_its_deadline() -> None:
+    """A body still arriving after the deadline is READ_TIMEOUT (a trickling server)."""
+    clock = iter([1.0, 2.0, 11.0])
+    with pytest.raises(EndorseFetchError) as caught:
+        read_bounded([b"a", b"b", b"c", b"d"], 100, deadline=10.0, monotonic=lambda: next(clock))
+    assert caught.value.reason is EndorseFetchReason.READ_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [("65537", EndorseFetchReason.BODY_TOO_LARGE), ("12x", EndorseFetchReason.NOT_JSON)],
+)
+def test_declared_length_over_the_limit_or_malformed_is_refused_before_reading(
+    header: str, reason: EndorseFetchReason
+) -> None:
+    """A Content-Length above the limit, or not a number, is refused up front."""
+    with pytest.raises(EndorseFetchError) as caught:
+        check_declared_length(header, 65536)
+    assert caught.value.reason is reason
+
+
+@pytest.mark.parametrize("header", [None, "0", "65536"])
+def test_declared_length_within_the_limit_passes(header: str | None) -> None:
+    """No Content-Length, or one within the limit, is fine."""
+    check_declared_length(header, 65536)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<html>captive portal</html>", EndorseFetchReason.NOT_JSON),
+        (b'{"token": "eyJ', EndorseFetchReason.NOT_JSON),
+        (b"\xff\xfe\x00", EndorseFetchReason.NOT_JSON),
+        (b"[" * 100000, EndorseFetchReason.NOT_JSON),
+        (b'["token"]', EndorseFetchReason.NOT_JSON),
+        (b"{}", EndorseFetchReason.NO_TOKEN),
+        (b'{"token": 5}', EndorseFetchReason.NO_TOKEN),
+        (b'{"token": null}', EndorseFetchReason.NO_TOKEN),
+        (b'{"token": "not.a.jwt"}', EndorseFetchReason.BAD_TOKEN),
+        (b'{"token": ""}', EndorseFetchReason.BAD_TOKEN),
+    ],
+)
+def test_bodies_without_a_usable_token_are_refused_by_reason(
+    body: bytes, reason: EndorseFetchReason
+) -> None:
+    """Each kind of unusable 200 body gets its own reason."""
+    with pytest.raises(EndorseFetchError) as caught:
+        token_from_body(body, None)
+    assert caught.value.reason is reason
+    assert "eyJ" not in str(caught.value)
+
+
+def test_a_token_body_yields_the_parsed_token(signer: EndorseSigner) -> None:
+    """A well-formed answer gives the token, its claims parsed."""
+    raw = signer.mint(SimIdentity(imsi="001010000000001"))
+    token = token_from_body(json.dumps({"token": raw}).encode(), None)
+    assert token.raw == raw
+    assert token.claim.imsi == "001010000000001"
+    assert token.header.kid == signer.kid
+
+
+@pytest.mark.parametrize(
+    ("params", "carried"), [(None, "no nonce"), ({"nonce": "other"}, "a different nonce")]
+)
+def test_a_token_without_the_requested_nonce_is_refused(
+    signer: EndorseSigner, params: dict[str, str] | None, carried: str
+) -> None:
+    """Asking for a nonce and getting a token without it (or with another) is refused."""
+    raw = signer.mint(SimIdentity(), request_parameters=params)
+    with pytest.raises(EndorseFetchError) as caught:
+        token_from_body(json.dumps({"token": raw}).encode(), "mine")
+    assert caught.value.reason is EndorseFetchReason.NONCE_MISMATCH
+    assert carried in str(caught.value)
+
+
+def test_a_token_with_the_requested_nonce_is_accepted(signer: EndorseSigner) -> None:
+    """The requested nonce in requestParameters is accepted."""
+    raw = signer.mint(SimIdentity(), request_parameters={"nonce": "mine"})
+    assert token_from_body(json.dumps({"token": raw}).encode(), "mine").nonce == "mine"
