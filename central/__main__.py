@@ -42,7 +42,13 @@ def main() -> None:
 
         if serve_cached(argv[1:]):
             sys.exit(0)
-    sys.exit(run(argv))
+    try:
+        code = run(argv)
+    except KeyboardInterrupt as exc:
+        from central.failures import report
+
+        code = report(exc)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ def execute(args: argparse.Namespace, token_source: TokenSource | None = None) -
         progress = Progress(enabled=not args.quiet)
         result = obtain_credentials(settings, progress, token_source)
         credentials = result.credentials
+        progress.done(
+            f"credentials for IMSI {result.subject.imsi or '?'}, expire {credentials.expiration}"
+        )
         if args.write_profile:
             from central.aws_credentials_file import write_profile
 

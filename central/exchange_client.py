@@ -48,7 +48,7 @@ def _connection_detail(exc: requests.ConnectionError) -> str:
     reason = exc.args[0] if exc.args else None
     cause = getattr(reason, "reason", reason)
     if isinstance(cause, urllib3.exceptions.NameResolutionError):
-        return "the exchange's host name does not resolve (DNS)"
+        return "host name does not resolve (DNS)"
     if isinstance(cause, urllib3.exceptions.NewConnectionError):
         if isinstance(cause.__cause__, ConnectionRefusedError) or "refused" in str(cause):
             return "connection refused"
