@@ -36,7 +36,8 @@ PROCESS_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 _PROFILE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 MAX_PROFILE_LENGTH = 64
 _SUFFIX = ".json"
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0)
 
 
 def is_valid_profile(name: str) -> bool:
@@ -99,6 +100,11 @@ class CredentialCache:
         atomic_write(path, (render_flat_object(items) + "\n").encode("ascii"))
         return path
 
+    def lock(self, profile: str) -> ProfileLock:
+        """An exclusive lock on ``profile``'s refresh, so that concurrent misses (parallel AWS
+        CLI runs) read the gateway once: the others wait, then find the fresh entry."""
+        return ProfileLock(self.path(profile)[: -len(_SUFFIX)] + ".lock", self.directory)
+
     def clear(self, profile: str) -> bool:
         """Remove the cache file of ``profile``; True if there was one."""
         try:
@@ -115,6 +121,42 @@ class CredentialCache:
             return []
         found = (n[: -len(_SUFFIX)] for n in names if n.endswith(_SUFFIX))
         return sorted(p for p in found if is_valid_profile(p))
+
+
+class ProfileLock:
+    """flock(2) on a lock file next to the cache entry (a no-op without flock or a usable
+    cache dir).
+
+    Every step of a refresh has a timeout (scan, challenge, exchange), so a holder always
+    lets go; the lock dies with its process.
+    """
+
+    def __init__(self, path: str, directory: str) -> None:
+        self._path = path
+        self._directory = directory
+        self._fd: int | None = None
+
+    def __enter__(self) -> ProfileLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: concurrent misses just both refresh
+            return self
+        from central.atomic_file import make_private_dir
+
+        try:
+            make_private_dir(self._directory)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+        except OSError:
+            # The lock only saves duplicate gateway reads; an unusable cache dir is reported
+            # when the entry is stored.
+            return self
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
 
 
 def _read_trusted(path: str) -> str | None:

@@ -14,11 +14,12 @@ import sys
 
 from central.credential_cache import DEFAULT_SKEW_SECONDS, CredentialCache, render_process_json
 from central.credential_flow import TokenSource, obtain_credentials
+from central.credentials import AwsCredentials
 from central.errors import CredentialsFileError, UsageError
 from central.failures import exit_code_table, explain, report
 from central.gateway_options import add_gateway_options
 from central.progress import Progress
-from central.settings import add_config_options, resolve
+from central.settings import Settings, add_config_options, resolve
 from tokenlink.cli import EXIT_OK
 from tokenlink.errors import EndorseBleError
 
@@ -90,20 +91,39 @@ def execute(
             raise UsageError("--profile NAME is required (it names the cache entry)")
         settings = resolve(args)
         cache = cache or CredentialCache()
-        if not args.no_cache:
-            fields = cache.load(args.profile, args.skew)
-            if fields is not None:
-                sys.stdout.write(render_process_json(fields) + "\n")
-                return EXIT_OK
-        # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
-        result = obtain_credentials(settings, Progress(enabled=False), token_source)
-        credentials = result.credentials
-        if not args.no_cache:
-            _store(cache, args.profile, credentials.process_fields())
+        if args.no_cache:
+            output = _fetch(settings, token_source).process_json()
+        else:
+            output = _cached_or_fetch(settings, cache, args.profile, args.skew, token_source)
     except EndorseBleError as exc:
         return report(exc)
-    sys.stdout.write(credentials.process_json() + "\n")
+    sys.stdout.write(output + "\n")
     return EXIT_OK
+
+
+def _fetch(settings: Settings, token_source: TokenSource | None) -> AwsCredentials:
+    # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
+    return obtain_credentials(settings, Progress(enabled=False), token_source).credentials
+
+
+def _cached_or_fetch(
+    settings: Settings,
+    cache: CredentialCache,
+    profile: str,
+    skew: float,
+    token_source: TokenSource | None,
+) -> str:
+    fields = cache.load(profile, skew)
+    if fields is not None:
+        return render_process_json(fields)
+    with cache.lock(profile):
+        # Another run may have refreshed while we waited for the lock.
+        fields = cache.load(profile, skew)
+        if fields is not None:
+            return render_process_json(fields)
+        credentials = _fetch(settings, token_source)
+        _store(cache, profile, credentials.process_fields())
+        return credentials.process_json()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import pytest
 
 from central import credential_process_cmd
 from central.credential_cache import CredentialCache, render_process_json
+from central.credential_flow import FreshToken
 from central.errors import BleReadError, ReadFailure
 from central.fast_credentials import FLAG_OPTIONS, VALUE_OPTIONS, parse_fast
 from central.paths import credentials_cache_dir
@@ -23,6 +24,7 @@ from tests.central_cli import failing_source, parse, signer_source, user_env
 from tests.scripted_http import Reply, Script, scripted_server
 
 ROOT = Path(__file__).resolve().parents[2]
+CMD = "central.credential_process_cmd"
 FIELDS = {
     "AccessKeyId": "ASIACACHEDCACHED0001",
     "SecretAccessKey": "cached/secret+",
@@ -247,3 +249,44 @@ def test_unwritable_cache_still_prints(
     out, err = capsys.readouterr()
     assert json.loads(out)["Version"] == 1
     assert err.startswith("endorse-central: warning: not cached")
+
+
+def test_concurrent_misses_read_the_gateway_once(
+    home: Path, fake_exchange: tuple[str, Script], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second run that misses while the first is refreshing waits and uses its result."""
+    import threading
+
+    url, script = fake_exchange
+    inside, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+    mint = signer_source(EndorseSigner(), calls=calls)
+
+    def slow_source() -> FreshToken:
+        inside.set()
+        assert release.wait(30)
+        return mint()
+
+    argv = ["--profile", "gw", "--exchange-url", url]
+    codes: list[int] = []
+    first = threading.Thread(
+        target=lambda: codes.append(
+            credential_process_cmd.execute(parse(CMD, argv), token_source=slow_source)
+        )
+    )
+    first.start()
+    assert inside.wait(30)
+    # The first run holds the lock inside its token read; the second must wait for it.
+    second = threading.Thread(
+        target=lambda: codes.append(
+            credential_process_cmd.execute(parse(CMD, argv), token_source=mint)
+        )
+    )
+    second.start()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert codes == [0, 0]
+    assert len(calls) == 1 and len(script.requests) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0] == lines[1]
