@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from central.ble_reader import BleReadError, TokenRead, connect
 from central.failures import report
-from central.gateway_options import add_gateway_options, reader_options
+from central.gateway_options import add_gateway_options
+from central.gateway_session import with_gateway
+from central.progress import Progress
+from central.settings import add_config_options, resolve
 from tokenlink.cli import EXIT_OK
-from tokenlink.redact import fingerprint
+from tokenlink.errors import EndorseBleError
+from tokenlink.redact import describe_secret
+
+if TYPE_CHECKING:
+    from central.ble_reader import GatewaySession, TokenRead
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,42 +24,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Read the Endorse token from a nearby gateway and print it on stdout "
         "(progress and errors go to stderr)."
     )
-    parser.epilog = "example: endorse-central token --challenge > token.jwt"
-    add_gateway_options(parser)
+    parser.epilog = (
+        "examples:\n"
+        "  endorse-central token --challenge > token.jwt\n"
+        "  endorse-central token | endorse-central inspect\n\n"
+        "The token is a bearer credential: keep it out of logs and shell history."
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_gateway_options(parser, challenge=True)
+    add_config_options(parser, exchange=False)
     parser.add_argument(
         "--challenge",
         action="store_true",
         help="ask for a fresh token bound to a new random nonce (costs one Endorse request)",
     )
-    parser.add_argument(
-        "--challenge-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds to wait for the fresh token (default: %(default)s)",
-    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-async def _read(args: argparse.Namespace) -> TokenRead:
-    options = replace(reader_options(args), challenge_timeout=args.challenge_timeout)
-
-    def say(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr)
-
-    say("looking for the gateway...")
-    async with connect(options) as session:
-        say("connected; reading the token...")
-        result = await session.read_token(fresh=args.challenge)
-    say(f"read {len(result.token)} bytes (sha256 {fingerprint(result.token)})")
-    return result
-
-
 def run(args: argparse.Namespace) -> int:
+    async def read(session: GatewaySession) -> TokenRead:
+        return await session.read_token(fresh=args.challenge)
+
     try:
-        result = asyncio.run(_read(args))
-    except BleReadError as exc:
+        settings = resolve(args)
+        progress = Progress(enabled=not args.quiet)
+        result = with_gateway(settings.gateway, progress, read, "reading the token...")
+    except EndorseBleError as exc:
         return report(exc)
-    print(result.token)
+    progress.done(f"read the token ({describe_secret(result.token)})")
+    sys.stdout.write(result.token + "\n")
     return EXIT_OK
