@@ -20,6 +20,7 @@ from tokenlink.redact import describe_secret
 
 # STS: AccessKeyId 16-128 chars; session tokens are a few hundred to ~2 KB; leave room.
 _LIMITS = {"AccessKeyId": 128, "SecretAccessKey": 256, "SessionToken": 8192}
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 @dataclass(frozen=True, repr=False)
@@ -90,7 +91,8 @@ def normalize_expiration(value: object) -> str:
         raise _bad("Expiration is not an RFC 3339 timestamp") from exc
     if moment.tzinfo is None:
         raise _bad("Expiration has no time zone")
-    return format_utc(int(moment.timestamp()))
+    # Exact integer arithmetic: float timestamps round .999999 up to the next second.
+    return format_utc((moment - _EPOCH) // datetime.timedelta(seconds=1))
 
 
 def _secret_field(data: Mapping[str, Any], key: str) -> str:

@@ -80,6 +80,7 @@ def test_render_refuses_values_that_need_escapes(value: str) -> None:
 )
 def test_utc_round_trip_agrees_with_datetime(moment: datetime.datetime) -> None:
     """parse_utc(format_utc(t)) == t, and both agree with datetime's idea of the instant."""
+    moment = moment.replace(microsecond=0)
     epoch = int(moment.replace(tzinfo=datetime.UTC).timestamp())
     text = format_utc(epoch)
     assert text == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -102,3 +103,19 @@ def test_utc_round_trip_agrees_with_datetime(moment: datetime.datetime) -> None:
 def test_parse_utc_refuses_other_forms(text: str) -> None:
     """Only the canonical YYYY-MM-DDTHH:MM:SSZ form is read; impossible dates are refused."""
     assert parse_utc(text) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        ("2027-01-01T00:15:00Z", "2027-01-01T00:15:00Z"),
+        ("2027-01-01T00:15:00.999999Z", "2027-01-01T00:15:00Z"),
+        ("2515-01-01T00:00:00.999999+00:00", "2515-01-01T00:00:00Z"),
+        ("2027-01-01T09:15:00+09:00", "2027-01-01T00:15:00Z"),
+    ],
+)
+def test_exchange_expiration_is_normalised(value: str, canonical: str) -> None:
+    """Any RFC 3339 form with a zone becomes the canonical UTC form, seconds floored."""
+    from central.credentials import normalize_expiration
+
+    assert normalize_expiration(value) == canonical
