@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from central.errors import InputFailure, TokenInputError
+from central.errors import InputFailure, TokenInputError, UsageError
 from central.failures import report
 from central.token_view import format_rows, token_lines, token_summary
 from tokenlink.cli import EXIT_OK
@@ -54,6 +54,10 @@ def read_source(source: str) -> str:
     limit = MAX_TOKEN_BYTES + 64
     try:
         if source == "-":
+            if sys.stdin.isatty():
+                raise UsageError(
+                    "no token: pipe one in (endorse-central token | ...) or name a file"
+                )
             data = sys.stdin.buffer.read(limit + 1)
         elif source.startswith("eyJ") and not os.path.exists(source):
             return source  # a JWT's header always starts {" = eyJ in base64url
