@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from central.credential_cache import DEFAULT_SKEW_SECONDS, CredentialCache, render_process_json
 from central.credential_flow import TokenSource, obtain_credentials
@@ -123,6 +124,12 @@ def _cached_or_fetch(
             return render_process_json(fields)
         credentials = _fetch(settings, token_source)
         _store(cache, profile, credentials.process_fields())
+        if credentials.expires_at - skew <= time.time():
+            print(
+                f"endorse-central: warning: the credentials last less than --skew {skew:g} s, "
+                "so every run will read the gateway: lower --skew",
+                file=sys.stderr,
+            )
         return credentials.process_json()
 
 

@@ -290,3 +290,15 @@ def test_concurrent_misses_read_the_gateway_once(
     assert len(calls) == 1 and len(script.requests) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0] == lines[1]
+
+
+def test_short_lived_credentials_warn_about_the_skew(
+    home: Path, fake_exchange: tuple[str, Script], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Credentials shorter than the skew are printed, with a warning that caching is moot."""
+    url, _ = fake_exchange
+    args = parse(CMD, ["--profile", "gw", "--exchange-url", url, "--skew", "3600"])
+    assert credential_process_cmd.execute(args, token_source=signer_source(EndorseSigner())) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["Version"] == 1
+    assert "lower --skew" in err
