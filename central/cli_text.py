@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import textwrap
+
 from central.failures import exit_code_table
 from central.paths import credentials_cache_dir, default_config_path
 
@@ -25,3 +28,18 @@ exit codes:
 {exit_code_table()}
 
 Each command has its own --help; docs/laptop-cli.md has the details."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of examples and tables, but wraps long prose lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if len(indent + line) > width and not line.startswith(" "):
+                lines.append(
+                    textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+                )
+            else:
+                lines.append(indent + line)
+        return "\n".join(lines)

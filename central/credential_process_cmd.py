@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from central.cli_text import HelpFormatter
 from central.credential_cache import DEFAULT_SKEW_SECONDS, CredentialCache, render_process_json
 from central.credential_flow import TokenSource, obtain_credentials
 from central.credentials import AwsCredentials
@@ -59,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "cache while they are good, else from the gateway and the exchange."
     )
     parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     add_gateway_options(parser, challenge=True)
     add_config_options(parser, exchange=True)
     parser.add_argument(

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from central.cli_text import HelpFormatter
 from central.credential_flow import TokenSource, obtain_credentials
 from central.credentials import ExchangeResult
 from central.exports import Shell, environment, render_exports
@@ -36,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "credentials and print them."
     )
     parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     add_gateway_options(parser, challenge=True)
     add_config_options(parser, exchange=True)
     out = parser.add_argument_group("output (one of)").add_mutually_exclusive_group()

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+from central.cli_text import HelpFormatter
 from central.errors import InputFailure, TokenInputError, UsageError
 from central.failures import report
 from central.token_view import format_rows, token_lines, token_summary
@@ -30,7 +31,7 @@ A token is a bearer credential: pass it on stdin or in a file rather than as an 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = "Decode an Endorse token and show its claims (without the token)."
     parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     parser.add_argument(
         "source",
         nargs="?",

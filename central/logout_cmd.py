@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from central.cli_text import HelpFormatter
 from central.credential_cache import CredentialCache, is_valid_profile
 from central.errors import CredentialsFileError, UsageError
 from central.failures import report
@@ -20,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "examples:\n  endorse-central logout --profile gw\n  endorse-central logout --all"
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--profile", metavar="NAME", help="forget this profile's credentials")
     which.add_argument("--all", action="store_true", help="forget every profile's credentials")

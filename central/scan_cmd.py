@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from central.cli_text import HelpFormatter
 from central.exchange_client import sanitize
 from central.failures import report
 from central.gateway_options import add_gateway_options
@@ -25,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "examples:\n  endorse-central scan\n  endorse-central scan --scan-timeout 5 --json"
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     add_gateway_options(parser)
     add_config_options(parser, exchange=False)
     parser.add_argument("--json", action="store_true", help="print a JSON list")

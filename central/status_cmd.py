@@ -8,6 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from central.cli_text import HelpFormatter
 from central.failures import report
 from central.gateway_options import add_gateway_options
 from central.gateway_session import with_gateway
@@ -31,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "examples:\n  endorse-central status\n  endorse-central status --name gw1 --json"
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     add_gateway_options(parser)
     add_config_options(parser, exchange=False)
     parser.add_argument("--json", action="store_true", help="print info and status as JSON")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from central.cli_text import HelpFormatter
 from central.failures import report
 from central.gateway_options import add_gateway_options
 from central.gateway_session import with_gateway
@@ -30,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "  endorse-central token | endorse-central inspect\n\n"
         "The token is a bearer credential: keep it out of logs and shell history."
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     add_gateway_options(parser, challenge=True)
     add_config_options(parser, exchange=False)
     parser.add_argument(
