@@ -92,14 +92,23 @@ def _matches(options: ReaderOptions, device: BLEDevice, adv: AdvertisementData) 
     return not (options.name and name != options.name)
 
 
+def _unavailable(exc: BaseException) -> BleReadError:
+    # Scanning fails before any gateway is involved: Bluetooth off, no adapter, or (Linux)
+    # no system D-Bus / bluetoothd (bleak raises BleakError, dbus-fast an OSError).
+    return BleReadError(ReadFailure.BLUETOOTH_UNAVAILABLE, str(exc) or type(exc).__name__)
+
+
 async def scan(options: ReaderOptions) -> list[GatewayAdvert]:
     """Gateways advertising the profile within ``options.scan_timeout`` seconds."""
-    found = await BleakScanner.discover(
-        timeout=options.scan_timeout,
-        return_adv=True,
-        service_uuids=[profile.SERVICE_UUID],
-        **_platform_args(options),
-    )
+    try:
+        found = await BleakScanner.discover(
+            timeout=options.scan_timeout,
+            return_adv=True,
+            service_uuids=[profile.SERVICE_UUID],
+            **_platform_args(options),
+        )
+    except (BleakError, OSError) as exc:
+        raise _unavailable(exc) from exc
     return sorted(
         (
             GatewayAdvert(adv.local_name or dev.name, dev.address, adv.rssi)
@@ -112,12 +121,15 @@ async def scan(options: ReaderOptions) -> list[GatewayAdvert]:
 
 async def find_gateway(options: ReaderOptions) -> BLEDevice:
     """The first gateway matching ``options``; BleReadError NOT_FOUND if none shows up."""
-    device = await BleakScanner.find_device_by_filter(
-        lambda d, a: _matches(options, d, a),
-        timeout=options.scan_timeout,
-        service_uuids=[profile.SERVICE_UUID],
-        **_platform_args(options),
-    )
+    try:
+        device = await BleakScanner.find_device_by_filter(
+            lambda d, a: _matches(options, d, a),
+            timeout=options.scan_timeout,
+            service_uuids=[profile.SERVICE_UUID],
+            **_platform_args(options),
+        )
+    except (BleakError, OSError) as exc:
+        raise _unavailable(exc) from exc
     if device is None:
         wanted = options.name or options.address or "any"
         raise BleReadError(

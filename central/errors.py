@@ -19,6 +19,7 @@ class CentralError(EndorseBleError):
 class ReadFailure(enum.Enum):
     """Why the token could not be read, each mapped to advice in the CLI."""
 
+    BLUETOOTH_UNAVAILABLE = "bluetooth-unavailable"
     NOT_FOUND = "not-found"
     CONNECT_FAILED = "connect-failed"
     PAIRING_NEEDED = "pairing-needed"

@@ -54,6 +54,11 @@ class Failure:
 
 
 _BLE: dict[ReadFailure, tuple[str, int]] = {
+    ReadFailure.BLUETOOTH_UNAVAILABLE: (
+        "Bluetooth is unavailable ({detail}): turn it on, check --adapter, and on Linux "
+        "that bluetoothd runs",
+        EXIT_GATEWAY,
+    ),
     ReadFailure.NOT_FOUND: (
         "no gateway found ({detail}); `endorse-central scan` lists the gateways in range",
         EXIT_GATEWAY,

@@ -240,3 +240,30 @@ def test_main_help_lists_exit_codes_and_aws_lines(home: Path) -> None:
     )
     assert "credential_process = endorse-central credential-process --profile gw" in done.stdout
     assert "exit codes:" in done.stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="BlueZ is reached over the system D-Bus")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan", "--scan-timeout", "1"],
+        ["status", "--scan-timeout", "1"],
+        ["credentials", "--scan-timeout", "1", "--exchange-url", "http://127.0.0.1:9/"],
+    ],
+)
+def test_no_bluetooth_is_one_line_of_advice(home: Path, tmp_path: Path, argv: list[str]) -> None:
+    """Without a reachable Bluetooth stack, BLE commands say so in one line, exit code 3."""
+    env = user_env(home)
+    env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={tmp_path / 'no-such-bus'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "central", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert done.stdout == ""
+    assert done.stderr.startswith("endorse-central: Bluetooth is unavailable")
+    assert done.stderr.count("\n") == 1
