@@ -10,7 +10,6 @@ gives UUIDs, not MAC addresses).
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import secrets
 import sys
@@ -26,32 +25,22 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
+from central.errors import BleReadError, ReadFailure
 from tokenlink import profile
-from tokenlink.errors import EndorseBleError
+
+__all__ = [
+    "BleReadError",
+    "GatewayAdvert",
+    "GatewaySession",
+    "ReadFailure",
+    "ReaderOptions",
+    "TokenRead",
+    "connect",
+    "find_gateway",
+    "scan",
+]
 
 log = logging.getLogger(__name__)
-
-
-class ReadFailure(enum.Enum):
-    """Why the token could not be read, each mapped to advice in the CLI."""
-
-    NOT_FOUND = "not-found"
-    CONNECT_FAILED = "connect-failed"
-    PAIRING_NEEDED = "pairing-needed"
-    LINK_LOST = "link-lost"
-    PROFILE = "profile"
-    TORN = "torn"
-    NO_TOKEN = "no-token"
-    CHALLENGE_FAILED = "challenge-failed"
-    TIMEOUT = "timeout"
-
-
-class BleReadError(EndorseBleError):
-    """Reading the token over BLE failed; ``reason`` says how."""
-
-    def __init__(self, reason: ReadFailure, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -103,14 +92,23 @@ def _matches(options: ReaderOptions, device: BLEDevice, adv: AdvertisementData) 
     return not (options.name and name != options.name)
 
 
+def _unavailable(exc: BaseException) -> BleReadError:
+    # Scanning fails before any gateway is involved: Bluetooth off, no adapter, or (Linux)
+    # no system D-Bus / bluetoothd (bleak raises BleakError, dbus-fast an OSError).
+    return BleReadError(ReadFailure.BLUETOOTH_UNAVAILABLE, str(exc) or type(exc).__name__)
+
+
 async def scan(options: ReaderOptions) -> list[GatewayAdvert]:
     """Gateways advertising the profile within ``options.scan_timeout`` seconds."""
-    found = await BleakScanner.discover(
-        timeout=options.scan_timeout,
-        return_adv=True,
-        service_uuids=[profile.SERVICE_UUID],
-        **_platform_args(options),
-    )
+    try:
+        found = await BleakScanner.discover(
+            timeout=options.scan_timeout,
+            return_adv=True,
+            service_uuids=[profile.SERVICE_UUID],
+            **_platform_args(options),
+        )
+    except (BleakError, OSError) as exc:
+        raise _unavailable(exc) from exc
     return sorted(
         (
             GatewayAdvert(adv.local_name or dev.name, dev.address, adv.rssi)
@@ -123,12 +121,15 @@ async def scan(options: ReaderOptions) -> list[GatewayAdvert]:
 
 async def find_gateway(options: ReaderOptions) -> BLEDevice:
     """The first gateway matching ``options``; BleReadError NOT_FOUND if none shows up."""
-    device = await BleakScanner.find_device_by_filter(
-        lambda d, a: _matches(options, d, a),
-        timeout=options.scan_timeout,
-        service_uuids=[profile.SERVICE_UUID],
-        **_platform_args(options),
-    )
+    try:
+        device = await BleakScanner.find_device_by_filter(
+            lambda d, a: _matches(options, d, a),
+            timeout=options.scan_timeout,
+            service_uuids=[profile.SERVICE_UUID],
+            **_platform_args(options),
+        )
+    except (BleakError, OSError) as exc:
+        raise _unavailable(exc) from exc
     if device is None:
         wanted = options.name or options.address or "any"
         raise BleReadError(
@@ -193,7 +194,7 @@ class GatewaySession:
             try:
                 token = await self._read_pages(info)
             except profile.TornReadError as exc:
-                log.info("torn read (attempt %d): %s", attempt + 1, exc)
+                log.info("the token changed while being read (attempt %d): %s", attempt + 1, exc)
                 info = await self.read_info()
                 continue
             except profile.ProfileError as exc:

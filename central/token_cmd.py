@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from central.ble_reader import BleReadError, TokenRead, connect
-from central.gateway_options import add_gateway_options, reader_options
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK
-from tokenlink.redact import fingerprint
+from central.cli_text import HelpFormatter
+from central.failures import report
+from central.gateway_options import add_gateway_options
+from central.gateway_session import with_gateway
+from central.progress import Progress
+from central.settings import add_config_options, resolve
+from tokenlink.cli import EXIT_OK
+from tokenlink.errors import EndorseBleError
+from tokenlink.redact import describe_secret
+
+if TYPE_CHECKING:
+    from central.ble_reader import GatewaySession, TokenRead
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,45 +25,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Read the Endorse token from a nearby gateway and print it on stdout "
         "(progress and errors go to stderr)."
     )
-    parser.epilog = "example: endorse-central token --challenge > token.jwt"
-    add_gateway_options(parser)
+    parser.epilog = (
+        "examples:\n"
+        "  endorse-central token --challenge > token.jwt\n"
+        "  endorse-central token | endorse-central inspect\n\n"
+        "The token is a bearer credential: keep it out of logs and shell history."
+    )
+    parser.formatter_class = HelpFormatter
+    add_gateway_options(parser, challenge=True)
+    add_config_options(parser, exchange=False)
     parser.add_argument(
         "--challenge",
         action="store_true",
         help="ask for a fresh token bound to a new random nonce (costs one Endorse request)",
     )
-    parser.add_argument(
-        "--challenge-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds to wait for the fresh token (default: %(default)s)",
-    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-async def _read(args: argparse.Namespace) -> TokenRead:
-    options = replace(reader_options(args), challenge_timeout=args.challenge_timeout)
-
-    def say(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr)
-
-    say("looking for the gateway...")
-    async with connect(options) as session:
-        say("connected; reading the token...")
-        result = await session.read_token(fresh=args.challenge)
-    if result.torn_retries:
-        say(f"the token changed while being read; read it again ({result.torn_retries}x)")
-    say(f"read {len(result.token)} bytes (sha256 {fingerprint(result.token)})")
-    return result
-
-
 def run(args: argparse.Namespace) -> int:
+    async def read(session: GatewaySession) -> TokenRead:
+        return await session.read_token(fresh=args.challenge)
+
     try:
-        result = asyncio.run(_read(args))
-    except BleReadError as exc:
-        print(f"endorse-central: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    print(result.token)
+        settings = resolve(args)
+        progress = Progress(enabled=not args.quiet)
+        result = with_gateway(settings.gateway, progress, read, "reading the token...")
+    except EndorseBleError as exc:
+        return report(exc)
+    progress.done(f"read the token ({describe_secret(result.token)})")
+    sys.stdout.write(result.token + "\n")
     return EXIT_OK

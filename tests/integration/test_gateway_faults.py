@@ -74,7 +74,7 @@ async def test_endorse_faults_are_reported_and_the_gateway_recovers(
         assert ready["STATUS"].startswith("token failed")
         assert reason in ready["STATUS"]
         refused = await run_cli(fake_bluez, *TOKEN)
-        assert refused.returncode == 1
+        assert refused.returncode == 3
         assert refused.stdout == ""
         endorse_sim.fault = EndorseFault.NONE
         await gateway.notify.wait_for_match("STATUS", lambda s: s.startswith("token ready"))

@@ -129,7 +129,7 @@ async def test_disconnect_mid_transfer_is_a_clear_error_then_recovers(
     """A link lost in the middle of the pages gives a clear error, never a wrong token."""
     await fake_bluez.control.drop_after(10)
     failed = await run_cli(fake_bluez, *TOKEN)
-    assert failed.returncode == 1
+    assert failed.returncode == 3  # documented: the gateway or the BLE link failed
     assert failed.stdout == ""
     assert "BLE link failed" in failed.stderr
     again = await run_cli(fake_bluez, *TOKEN, "-q")
@@ -154,7 +154,7 @@ async def test_token_rotating_between_page_reads_is_detected_and_reread(
 ) -> None:
     """A rotation while the pages are read is caught by the hash; the central reads again."""
     await fake_bluez.control.pause_after(12)  # inside page 0 at MTU 23
-    reader = asyncio.ensure_future(run_cli(fake_bluez, *TOKEN))
+    reader = asyncio.ensure_future(run_cli(fake_bluez, *TOKEN, "--verbose"))
     assert await fake_bluez.control.wait_paused(within=20)
     gateway.signal(signal.SIGUSR1)
     await _served_token_changes(gateway)
@@ -162,9 +162,7 @@ async def test_token_rotating_between_page_reads_is_detected_and_reread(
     result = await reader
     assert result.returncode == 0, result.stderr
     assert "changed while being read" in result.stderr
-    token = result.stdout.strip()
-    verify(endorse_sim, token)
-    assert parse_token(token).fingerprint in result.stderr
+    verify(endorse_sim, result.stdout.strip())
 
 
 async def test_three_centrals_reading_at_once_all_get_the_token(
@@ -184,8 +182,8 @@ async def test_encrypted_pages_need_pairing(
 ) -> None:
     """With require_encryption, an unpaired central is told to pair; a paired one reads."""
     refused = await run_cli(fake_bluez, *TOKEN)
-    assert refused.returncode == 1
-    assert "pair" in refused.stderr
+    assert refused.returncode == 3
+    assert "--pair" in refused.stderr
     paired = await run_cli(fake_bluez, *TOKEN, "--pair", "-q")
     assert paired.returncode == 0, paired.stderr
     verify(endorse_sim, paired.stdout.strip())

@@ -1,0 +1,111 @@
+"""Whole-process wall time of a cached ``credential-process`` against ``python -c pass``.
+
+The AWS CLI starts credential_process for every command, so a cache hit must cost little
+more than starting Python. Seeds a valid cache entry in a temporary HOME, then runs each
+command N times, interleaved, and compares medians. The gated figure is the recommended
+fast line (``PYTHON -c "import central.fast_credentials as f; f.main()" --profile P``);
+``-m central`` (runpy) and the pip console-script wrapper (which imports re) are printed for
+information. Exit status 1 if the ratio exceeds the target.
+
+    python -m bench.credential_process [--runs N] [--target 1.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from central.credential_cache import CredentialCache, render_process_json
+from central.paths import credentials_cache_dir
+from central.process_json import format_utc
+
+PROFILE = "bench"
+ROOT = Path(__file__).resolve().parent.parent
+
+_CONSOLE_SCRIPT = (
+    # What pip's generated endorse-central script runs (pip 23: distlib's template).
+    "import re, sys\nfrom central.__main__ import main\n"
+    "sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\nsys.exit(main())"
+)
+
+
+def _seed(env: dict[str, str]) -> str:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        cache = CredentialCache(credentials_cache_dir())
+        fields = {
+            "AccessKeyId": "ASIABENCHMARK0000001",
+            "SecretAccessKey": "s" * 40,
+            "SessionToken": "T" * 1200,
+            "Expiration": format_utc(int(time.time()) + 3600),
+        }
+        cache.store(PROFILE, fields)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return render_process_json(fields) + "\n"
+
+
+def _time(argv: list[str], env: dict[str, str], expected: str | None) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0 or (expected is not None and done.stdout != expected):
+        raise SystemExit(f"{argv[1:3]} failed: rc={done.returncode} {done.stderr.strip()}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--target", type=float, default=1.5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+        env.update(HOME=home, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="")
+        expected = _seed(env)
+        py = sys.executable
+        commands = {
+            "python -c pass": ([py, "-c", "pass"], None),
+            "fast line": (
+                [py, "-c", "import central.fast_credentials as f; f.main()", "--profile", PROFILE],
+                expected,
+            ),
+            "python -m central": (
+                [py, "-m", "central", "credential-process", "--profile", PROFILE],
+                expected,
+            ),
+            "console script": (
+                [py, "-c", _CONSOLE_SCRIPT, "credential-process", "--profile", PROFILE],
+                expected,
+            ),
+        }
+        for argv, want in commands.values():  # warm the page cache and write .pyc files
+            _time(argv, env, want)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, (argv, want) in commands.items():
+                samples[name].append(_time(argv, env, want))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    base = medians["python -c pass"]
+    print(f"runs per command: {args.runs} (interleaved), medians:")
+    for name, value in medians.items():
+        print(f"  {name:<20} {value * 1000:7.1f} ms  x{value / base:.2f}")
+    ratio = medians["fast line"] / base
+    verdict = "OK" if ratio <= args.target else "MISSED"
+    print(
+        f"cached credential-process / python -c pass = {ratio:.2f} "
+        f"(target <= {args.target}) {verdict}"
+    )
+    return 0 if ratio <= args.target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

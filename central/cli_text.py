@@ -1,0 +1,45 @@
+"""Help text shared by ``endorse-central --help`` and the docs."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from central.failures import exit_code_table
+from central.paths import credentials_cache_dir, default_config_path
+
+MAIN_EPILOG = f"""\
+examples:
+  endorse-central scan
+  endorse-central status
+  eval "$(endorse-central credentials)"
+  endorse-central credentials --write-profile gw
+  endorse-central token | endorse-central inspect
+
+AWS CLI / SDK integration (~/.aws/config):
+  [profile gw]
+  credential_process = endorse-central credential-process --profile gw
+
+files:
+  config  {default_config_path()}
+  cache   {credentials_cache_dir()}/<profile>.json
+
+exit codes:
+{exit_code_table()}
+
+Each command has its own --help; docs/laptop-cli.md has the details."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of examples and tables, but wraps long prose lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if len(indent + line) > width and not line.startswith(" "):
+                lines.append(
+                    textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+                )
+            else:
+                lines.append(indent + line)
+        return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""POST the token to the exchange: the only laptop module that imports requests.
+
+``POST <url> {"token": ..., "nonce"?: ...}`` answers 200 with credentials or an error
+``{"error": <code>, "message": <text>}`` with 400/401/403/409/413/429/5xx
+(docs/exchange-api.md). Every answer is hostile input: the body is read up to a bound,
+must be JSON of the documented shape, and the exchange's message is shown only after
+control characters are stripped and its length is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from central.credentials import ExchangeResult, result_from_json
+from central.errors import ExchangeClientError, ExchangeFailure
+from tokenlink.redact import describe_secret
+
+log = logging.getLogger(__name__)
+
+#: A credentials answer is about 2 KB; anything this large is not one.
+MAX_RESPONSE_BYTES = 64 * 1024
+_MAX_MESSAGE_CHARS = 200
+_CONNECT_TIMEOUT = 5.0
+
+_STATUS_REASON = {
+    400: ExchangeFailure.BAD_REQUEST,
+    401: ExchangeFailure.TOKEN_REJECTED,
+    403: ExchangeFailure.FORBIDDEN,
+    409: ExchangeFailure.REPLAYED,
+    413: ExchangeFailure.BAD_REQUEST,
+    429: ExchangeFailure.RATE_LIMITED,
+}
+
+
+def sanitize(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line, printable only, at most ``limit`` characters."""
+    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+def _connection_detail(exc: requests.ConnectionError) -> str:
+    # requests wraps urllib3's MaxRetryError, whose reason is the real cause.
+    reason = exc.args[0] if exc.args else None
+    cause = getattr(reason, "reason", reason)
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+        return "host name does not resolve (DNS)"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        if isinstance(cause.__cause__, ConnectionRefusedError) or "refused" in str(cause):
+            return "connection refused"
+        return "cannot connect (network down?)"
+    return sanitize(type(cause).__name__ if cause is not None else str(exc))
+
+
+class ExchangeClient:
+    """Talks to one exchange URL. Holds a requests.Session; use as a context manager."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._session: requests.Session | None = None
+
+    def __enter__(self) -> ExchangeClient:
+        self._session = requests.Session()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def exchange(self, token: str, nonce: str | None = None) -> ExchangeResult:
+        """Trade ``token`` (answering ``nonce``) for credentials; ExchangeClientError if not."""
+        body: dict[str, str] = {"token": token}
+        if nonce is not None:
+            body["nonce"] = nonce
+        log.info("POST %s token %s", self.url, describe_secret(token))
+        status, data = self._post(body)
+        if status == 200:
+            return result_from_json(data)
+        raise self._refusal(status, data)
+
+    def _post(self, body: dict[str, str]) -> tuple[int, Any]:
+        session = self._session or requests.Session()
+        try:
+            with session.post(
+                self.url,
+                json=body,
+                timeout=(min(_CONNECT_TIMEOUT, self.timeout), self.timeout),
+                stream=True,
+                allow_redirects=False,  # a redirect would re-send the token elsewhere
+                headers={"Accept": "application/json"},
+            ) as response:
+                raw = self._read_bounded(response)
+                status = response.status_code
+        except requests.exceptions.SSLError as exc:
+            raise ExchangeClientError(ExchangeFailure.TLS, sanitize(str(exc), 120)) from exc
+        except requests.Timeout as exc:
+            raise ExchangeClientError(
+                ExchangeFailure.TIMEOUT, f"no answer within {self.timeout:g} s"
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ExchangeClientError(
+                ExchangeFailure.UNREACHABLE, f"{self.url}: {_connection_detail(exc)}"
+            ) from exc
+        except requests.RequestException as exc:
+            raise ExchangeClientError(
+                ExchangeFailure.UNREACHABLE, f"{self.url}: {sanitize(str(exc), 120)}"
+            ) from exc
+        finally:
+            if self._session is None:
+                session.close()
+        try:
+            return status, json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if status == 200:
+                raise ExchangeClientError(
+                    ExchangeFailure.BAD_RESPONSE, "HTTP 200 with a body that is not JSON"
+                ) from None
+            return status, None
+
+    @staticmethod
+    def _read_bounded(response: requests.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=8192):
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise ExchangeClientError(
+                    ExchangeFailure.BAD_RESPONSE,
+                    f"HTTP {response.status_code} with a body over {MAX_RESPONSE_BYTES} bytes",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _refusal(status: int, data: Any) -> ExchangeClientError:
+        code = message = None
+        if isinstance(data, dict):
+            if isinstance(data.get("error"), str):
+                code = sanitize(data["error"], 40)
+            if isinstance(data.get("message"), str):
+                message = sanitize(data["message"])
+        if status in _STATUS_REASON:
+            reason = _STATUS_REASON[status]
+        elif 500 <= status <= 599:
+            reason = ExchangeFailure.UNAVAILABLE
+        else:
+            reason = ExchangeFailure.BAD_RESPONSE
+        detail = message or ("no error body" if data is None else "no message")
+        if reason is ExchangeFailure.BAD_RESPONSE:
+            detail = f"unexpected HTTP {status}"
+        return ExchangeClientError(reason, detail, status=status, code=code)
+
+
+def fetch_keystore_pem(url: str, timeout: float = 10.0, max_bytes: int = 16 * 1024) -> bytes:
+    """GET a public key PEM for ``inspect --verify`` (this module is central's one HTTP
+    adapter). Raises ExchangeClientError with the same reasons as the exchange call."""
+    try:
+        with requests.get(
+            url, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout), stream=True
+        ) as response:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(chunk_size=4096):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ExchangeClientError(
+                        ExchangeFailure.BAD_RESPONSE, f"the key is over {max_bytes} bytes"
+                    )
+                chunks.append(chunk)
+            status = response.status_code
+    except requests.Timeout as exc:
+        raise ExchangeClientError(ExchangeFailure.TIMEOUT, f"{url}: no answer") from exc
+    except requests.ConnectionError as exc:
+        raise ExchangeClientError(
+            ExchangeFailure.UNREACHABLE, f"{url}: {_connection_detail(exc)}"
+        ) from exc
+    except requests.RequestException as exc:
+        raise ExchangeClientError(ExchangeFailure.UNREACHABLE, sanitize(str(exc), 120)) from exc
+    if status != 200:
+        raise ExchangeClientError(
+            ExchangeFailure.BAD_RESPONSE, f"{url}: HTTP {status}", status=status
+        )
+    return b"".join(chunks)

@@ -1,0 +1,88 @@
+"""Resolve what a command uses: flags, then the chosen profile, then the config defaults.
+
+Every config setting is also a flag, and a flag always wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from central.credential_cache import is_valid_profile
+from central.errors import UsageError
+from central.gateway_options import gateway_flags
+from central.paths import default_config_path
+from central.user_config import GatewayConfig, load_user_config, validate_exchange_url
+
+DEFAULT_EXCHANGE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one command run uses."""
+
+    profile: str | None
+    gateway: GatewayConfig
+    exchange_url: str | None
+    exchange_timeout: float
+    config_path: str
+
+    def require_exchange_url(self) -> str:
+        """The exchange URL, or a UsageError saying where to set it."""
+        if self.exchange_url is None:
+            where = f"[profiles.{self.profile}] exchange_url" if self.profile else "[exchange] url"
+            raise UsageError(
+                f"no exchange URL: pass --exchange-url, or set {where} in {self.config_path}"
+            )
+        return self.exchange_url
+
+
+def add_config_options(parser: argparse.ArgumentParser, *, exchange: bool) -> None:
+    """Add --config and --profile (and --exchange-url/--exchange-timeout)."""
+    group = parser.add_argument_group("configuration")
+    group.add_argument(
+        "--config", metavar="PATH", help=f"config file (default: {default_config_path()})"
+    )
+    group.add_argument("--profile", metavar="NAME", help="use [profiles.NAME] of the config file")
+    if exchange:
+        group.add_argument(
+            "--exchange-url", metavar="URL", help="the exchange to POST the token to"
+        )
+        group.add_argument(
+            "--exchange-timeout",
+            type=float,
+            metavar="S",
+            help=f"seconds to wait for the exchange (default: {DEFAULT_EXCHANGE_TIMEOUT:g})",
+        )
+
+
+def resolve(args: argparse.Namespace) -> Settings:
+    """Merge flags, the profile and the config defaults; ConfigError/UsageError if invalid."""
+    config = load_user_config(args.config)
+    profile_name: str | None = args.profile
+    if profile_name is not None and not is_valid_profile(profile_name):
+        raise UsageError(f"invalid profile name {profile_name!r}: use 1-64 of A-Z a-z 0-9 . _ -")
+    profile = config.profiles.get(profile_name or "")
+    gateway = gateway_flags(args)
+    exchange_url = getattr(args, "exchange_url", None)
+    exchange_timeout = getattr(args, "exchange_timeout", None)
+    if exchange_url is not None:
+        try:
+            validate_exchange_url(exchange_url)
+        except ValueError as exc:
+            raise UsageError(f"--exchange-url: {exc}") from exc
+    if exchange_timeout is not None and not 0 < exchange_timeout <= 3600:
+        raise UsageError("--exchange-timeout: must be a number of seconds in (0, 3600]")
+    for layer in (profile, config.default):
+        if layer is None:
+            continue
+        gateway = gateway.over(layer.gateway)
+        exchange_url = exchange_url or layer.exchange_url
+        exchange_timeout = exchange_timeout or layer.exchange_timeout
+    return Settings(
+        profile=profile_name,
+        gateway=gateway,
+        exchange_url=exchange_url,
+        exchange_timeout=exchange_timeout or DEFAULT_EXCHANGE_TIMEOUT,
+        config_path=config.path,
+    )

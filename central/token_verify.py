@@ -1,0 +1,78 @@
+"""Check an Endorse token's RS256 signature against the keystore (``inspect --verify``).
+
+The 2016 reference verifier built the key URL from the header's kid unchecked and let the
+token choose its algorithm (endorse-facts.md). Here the kid must match the Endorse pattern
+before it names a URL, and PyJWT accepts RS256 only. Expiry is reported by ``inspect``
+itself, so a valid signature on an expired token still verifies as a signature.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from central.errors import InputFailure, TokenInputError
+from central.exchange_client import fetch_keystore_pem
+from central.user_config import validate_exchange_url
+from tokenlink.token import Token
+
+#: Endorse key ids: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
+KID_PATTERN = re.compile(r"v1-[0-9a-f]{32}-x509\.pem")
+#: Where SORACOM publishes the keys; the kid is appended.
+DEFAULT_KEYSTORE = "https://s3-ap-northeast-1.amazonaws.com/soracom-public-keys/"
+AUDIENCE = "soracom-endorse-audience"
+ISSUER = "https://soracom.io"
+_MIN_BITS = 2048
+
+
+def key_url(keystore: str, kid: str | None) -> str:
+    """The URL of ``kid``'s PEM under ``keystore``; TokenInputError for a hostile kid."""
+    if kid is None or not KID_PATTERN.fullmatch(kid):
+        raise TokenInputError(
+            InputFailure.BAD_SIGNATURE, "the token's kid is not an Endorse key id; not fetched"
+        )
+    try:
+        validate_exchange_url(keystore)
+    except ValueError as exc:
+        raise TokenInputError(InputFailure.KEYSTORE, f"--keystore: {exc}") from exc
+    return keystore.rstrip("/") + "/" + kid
+
+
+def _public_key(pem: bytes) -> rsa.RSAPublicKey:
+    key: object
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in pem:
+            key = x509.load_pem_x509_certificate(pem).public_key()
+        else:
+            key = load_pem_public_key(pem)
+    except ValueError as exc:
+        raise TokenInputError(
+            InputFailure.KEYSTORE, "the keystore's answer is not a PEM key"
+        ) from exc
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < _MIN_BITS:
+        raise TokenInputError(InputFailure.KEYSTORE, "the keystore's key is not RSA-2048 or larger")
+    return key
+
+
+def verify_signature(token: Token, keystore: str = DEFAULT_KEYSTORE, timeout: float = 10.0) -> str:
+    """Verify ``token``'s RS256 signature, issuer and audience; return the key URL used."""
+    url = key_url(keystore, token.header.kid)
+    key = _public_key(fetch_keystore_pem(url, timeout))
+    try:
+        jwt.decode(
+            token.raw,
+            key,
+            algorithms=["RS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise TokenInputError(
+            InputFailure.BAD_SIGNATURE, f"the token does not verify: {exc}"
+        ) from exc
+    return url

@@ -1,0 +1,71 @@
+"""The status and token views format hostile gateway data safely."""
+
+from __future__ import annotations
+
+import pytest
+
+from central.status_view import info_json, status_lines
+from central.token_view import duration
+from tokenlink import profile
+
+INFO = profile.InfoRecord(
+    version=1,
+    encoding=profile.Encoding.COMPACT,
+    token_state=profile.TokenState.READY,
+    challenge_state=profile.ChallengeState.IDLE,
+    page_count=2,
+    generation=7,
+    total_length=600,
+    page_size=512,
+    expires_at=1_700_000_600,
+    hash_prefix=0x1A2B3C4D,
+    nonce_tag=0,
+)
+
+
+def test_status_lines_from_the_documented_example() -> None:
+    """The docs/protocol.md example shows age, expiry, fetches, modem and error."""
+    status = {
+        "v": 1,
+        "gw": "endorse-gw",
+        "token": {"state": "ready", "exp": 1700000600, "iat": 1700000000, "fetches": 12},
+        "challenge": {"state": "idle"},
+        "modem": {"reg": "home", "dbm": -71, "op": "SORACOM"},
+        "error": None,
+    }
+    rows = dict(status_lines(INFO, status, 1_700_000_060, "endorse-gw"))
+    assert rows["token"] == (
+        "ready, 600 bytes, expires 2023-11-14T22:23:20Z (9m 00s), age 1m 00s, 12 fetches"
+    )
+    assert rows["modem"] == "home, -71 dBm, SORACOM"
+    assert rows["last error"] == "none"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {},
+        {"token": "nope", "modem": [1, 2], "error": 5},
+        {"token": {"iat": "x", "fetches": True}, "modem": {"dbm": {"a": 1}}},
+        {"error": "\x1b[2Jcleared\nscreen", "modem": {"op": "\x07bell"}},
+    ],
+)
+def test_status_lines_survive_hostile_records(status: dict[str, object]) -> None:
+    """Missing keys, wrong types and control characters never crash or reach the terminal."""
+    rows = status_lines(INFO, status, 1_700_000_000, "gw")
+    assert all(value.isprintable() for _, value in rows)
+
+
+def test_info_json() -> None:
+    """The info record becomes plain JSON values."""
+    assert info_json(INFO)["token_state"] == "ready"
+    assert info_json(INFO)["hash_prefix"] == "1a2b3c4d"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (59.9, "59s"), (61, "1m 01s"), (3723, "1h 02m 03s"), (-5, "expired 5s ago")],
+)
+def test_duration(seconds: float, text: str) -> None:
+    """Durations read naturally."""
+    assert duration(seconds) == text
