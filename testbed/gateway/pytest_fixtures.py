@@ -52,22 +52,38 @@ class CliResult:
 
 
 async def run_cli(
-    fake_bluez: FakeBluezHandle, module: str, *args: str, limit: float = 60.0
+    fake_bluez: FakeBluezHandle,
+    module: str,
+    *args: str,
+    limit: float = 60.0,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
 ) -> CliResult:
-    """Run ``python -m <module> <args>`` as a laptop process on the central bus."""
+    """Run ``python -m <module> <args>`` as a laptop process on the central bus.
+
+    ``env`` replaces the environment (the central bus address is added to it).
+    """
+    environ = dict(env) if env is not None else fake_bluez.env("central")
+    environ.update(
+        {
+            k: v
+            for k, v in fake_bluez.env("central").items()
+            if k.startswith(("DBUS_SYSTEM_BUS_ADDRESS", "PYTHONPATH"))
+        }
+    )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         module,
         *args,
-        env=fake_bluez.env("central"),
+        env=environ,
         cwd=REPO_ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
     except TimeoutError:
         proc.kill()
         await proc.wait()
