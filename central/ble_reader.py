@@ -282,9 +282,11 @@ class GatewaySession:
 
 
 @asynccontextmanager
-async def connect(options: ReaderOptions) -> AsyncIterator[GatewaySession]:
-    """Find the gateway, connect (with retries) and disconnect on every path."""
-    device = await find_gateway(options)
+async def connect(
+    options: ReaderOptions, device: BLEDevice | None = None
+) -> AsyncIterator[GatewaySession]:
+    """Connect (with retries) to ``device`` or the gateway found now; always disconnect."""
+    device = device or await find_gateway(options)
     try:
         client = await establish_connection(
             BleakClient,

@@ -55,7 +55,7 @@ def obtain_credentials(
     url = settings.require_exchange_url()
     fresh = (token_source or gateway_token_source(settings.gateway, progress))()
     with (
-        progress.step("exchanging the token for AWS credentials..."),
+        progress.step("exchanging the token for AWS credentials...", timing="exchange"),
         ExchangeClient(url, settings.exchange_timeout) as client,
     ):
         return client.exchange(fresh.token, fresh.nonce)

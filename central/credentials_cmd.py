@@ -54,6 +54,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="write [NAME] in the AWS shared credentials file instead of printing",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="print how long scan, connect, read and exchange took, on stderr",
+    )
 
 
 def result_json(result: ExchangeResult) -> str:
@@ -86,6 +91,8 @@ def execute(args: argparse.Namespace, token_source: TokenSource | None = None) -
             print(result_json(result))
         else:
             sys.stdout.write(render_exports(Shell(args.format), environment(credentials)))
+        if args.timings:
+            print(f"endorse-central: timings: {progress.timing_line()}", file=sys.stderr)
     except EndorseBleError as exc:
         return report(exc)
     return EXIT_OK

@@ -7,6 +7,7 @@ central.ble_reader, the only BLE module), shows progress and always disconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -27,14 +28,17 @@ def with_gateway(
     what: str,
 ) -> T:
     """Connect to the gateway and run ``action`` on the session, announced as ``what``."""
-    from central.ble_reader import connect
+    from central.ble_reader import connect, find_gateway
 
     options = to_reader_options(gateway)
 
     async def conversation() -> T:
-        with progress.step("looking for the gateway and connecting...") as step:
-            async with connect(options) as session:
-                step.update(what)
+        async with contextlib.AsyncExitStack() as stack:
+            with progress.step("looking for the gateway...", timing="scan"):
+                device = await find_gateway(options)
+            with progress.step("connecting...", timing="connect"):
+                session = await stack.enter_async_context(connect(options, device))
+            with progress.step(what, timing="read"):
                 return await action(session)
 
     return asyncio.run(conversation())

@@ -8,6 +8,7 @@ rich is imported only when a spinner is shown.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -32,6 +33,8 @@ class Progress:
         self._stream = stream or sys.stderr
         self.enabled = enabled and self._stream.isatty()
         self._console: Any = None
+        #: Seconds spent in each timed step ("scan", "connect", "read", "exchange").
+        self.timings: dict[str, float] = {}
 
     def _get_console(self) -> Any:
         if self._console is None:
@@ -41,13 +44,23 @@ class Progress:
         return self._console
 
     @contextmanager
-    def step(self, text: str) -> Iterator[Step]:
-        """A context during which ``text`` shows with a spinner."""
-        if not self.enabled:
-            yield Step()
-            return
-        with self._get_console().status(text) as status:
-            yield Step(status)
+    def step(self, text: str, timing: str | None = None) -> Iterator[Step]:
+        """A context during which ``text`` shows with a spinner; timed as ``timing``."""
+        started = time.perf_counter()
+        try:
+            if not self.enabled:
+                yield Step()
+                return
+            with self._get_console().status(text) as status:
+                yield Step(status)
+        finally:
+            if timing is not None:
+                elapsed = time.perf_counter() - started
+                self.timings[timing] = self.timings.get(timing, 0.0) + elapsed
+
+    def timing_line(self) -> str:
+        """``scan 0.21 s, connect 0.05 s, ...`` for the steps timed so far."""
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())
 
     def done(self, text: str) -> None:
         """A line saying a step finished (only when enabled)."""

@@ -126,7 +126,14 @@ async def test_credentials_through_ble_and_the_exchange(
 ) -> None:
     """credentials --json: a nonce-bound token over BLE becomes STS credentials."""
     result = await laptop(
-        fake_bluez, home, "credentials", *GATEWAY, "--exchange-url", nonce_exchange.url, "--json"
+        fake_bluez,
+        home,
+        "credentials",
+        *GATEWAY,
+        "--exchange-url",
+        nonce_exchange.url,
+        "--json",
+        "--timings",
     )
     assert result.returncode == 0, result.stderr
     creds = json.loads(result.stdout)
@@ -134,6 +141,13 @@ async def test_credentials_through_ble_and_the_exchange(
     assert creds["AccessKeyId"].startswith("ASIA")
     assert creds["SessionToken"]
     assert creds["SecretAccessKey"] not in result.stderr
+    timings = result.stderr.split("timings: ")[1]
+    assert [part.split()[0] for part in timings.split(", ")] == [
+        "scan",
+        "connect",
+        "read",
+        "exchange",
+    ]
 
 
 def aws_cli(home: Path, fake_bluez: FakeBluezHandle, moto_server: str, *argv: str) -> CliResult:

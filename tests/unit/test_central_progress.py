@@ -38,3 +38,18 @@ def test_terminal_gets_the_steps() -> None:
         step.update("connecting...")
     progress.done("read 600 bytes")
     assert "read 600 bytes" in stream.getvalue()
+
+
+def test_timed_steps_accumulate_even_when_quiet() -> None:
+    """Timed steps are measured whether or not anything is shown, and add up per name."""
+    stream = io.StringIO()
+    progress = Progress(enabled=False, stream=stream)
+    with progress.step("one", timing="read"):
+        pass
+    first = progress.timings["read"]
+    with progress.step("two", timing="read"), progress.step("three", timing="exchange"):
+        pass
+    assert progress.timings["read"] >= first >= 0
+    assert list(progress.timings) == ["read", "exchange"]
+    assert progress.timing_line().startswith("read ")
+    assert stream.getvalue() == ""
