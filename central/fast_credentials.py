@@ -36,7 +36,7 @@ VALUE_OPTIONS = frozenset(
     }
 )
 #: Options without a value that do not change what a cache hit prints.
-FLAG_OPTIONS = frozenset({"--pair"})
+FLAG_OPTIONS = frozenset({"--pair", "--verbose"})
 
 
 def parse_fast(argv: list[str]) -> tuple[str, float] | None:
