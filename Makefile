@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/python -m testbed smoke
+	$(BIN)/python -m testbed demo
 
 lint: setup
 	$(BIN)/ruff check .

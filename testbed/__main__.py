@@ -18,6 +18,11 @@ COMMANDS = {
         "testbed.modem.cli",
         "run a 3G modem emulator on a pseudo-terminal and print its device path",
     ),
+    "aws": Subcommand("testbed.aws.cli", "run a local AWS (moto: STS, DynamoDB) on 127.0.0.1"),
+    "demo": Subcommand(
+        "testbed.demo",
+        "the whole chain on this machine: gateway -> BLE -> laptop -> exchange -> credentials",
+    ),
     "smoke": Subcommand(
         "testbed.smoke", "check the mock BLE adapter: a bless server read by a bleak client"
     ),

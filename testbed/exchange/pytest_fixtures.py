@@ -23,29 +23,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from testbed.aws.env import AWS_TEST_ENV, TEST_REGION, TEST_ROLE_ARN
+from testbed.aws.env import AWS_UNSET as _AWS_UNSET
 from testbed.endorse.server import EndorseSimulator
 from testbed.endorse_keys import SimIdentity
-
-#: The role the default allowlist entry maps to (moto accepts any well-formed ARN).
-TEST_ROLE_ARN = "arn:aws:iam::123456789012:role/endorse-exchange-test"
-TEST_REGION = "us-east-1"
-#: Environment that keeps boto3 away from real AWS and real credentials.
-AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": TEST_REGION,
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-_AWS_UNSET = (
-    "AWS_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
 
 
 def closed_port_url() -> str:
