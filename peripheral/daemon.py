@@ -14,13 +14,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from peripheral.gatt_view import GattSnapshot, choose_token, gatt_snapshot, next_expiry
-from peripheral.ports import Clock, Modem, ModemHealth
+from peripheral.ports import Clock, Modem, ModemHealth, TokenSource
 from peripheral.settings import GatewayConfig
 from peripheral.status_line import format_status_line
 from peripheral.store_state import StoreError, StoreSnapshot, StoreState
 from peripheral.token_store import TokenStore
 
 log = logging.getLogger(__name__)
+
+ChallengeHandler = Callable[[str | None], None]
 
 
 class GattPublisher(Protocol):
@@ -33,10 +35,30 @@ class GattPublisher(Protocol):
     def publish(self, snapshot: GattSnapshot) -> None: ...
 
 
+class ClosableTokenSource(TokenSource, Protocol):
+    def close(self) -> None: ...
+
+
+class ClosableModem(Modem, Protocol):
+    def close(self) -> None: ...
+
+
+class GatewayParts(Protocol):
+    """Builds the adapters for a configuration (real: the requests, pyserial, bless ones)."""
+
+    def token_source(self, config: GatewayConfig) -> ClosableTokenSource: ...
+
+    def modem(self, config: GatewayConfig) -> ClosableModem: ...
+
+    def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> GattPublisher: ...
+
+
 class Lifecycle(Protocol):
     """Service-manager notifications (real: peripheral.sd_notify.SdNotifier)."""
 
     def ready(self, status: str | None = None) -> object: ...
+
+    def reloading(self) -> object: ...
 
     def status(self, text: str) -> object: ...
 
@@ -51,33 +73,30 @@ class GatewayDaemon:
     """Runs the gateway until ``stop`` is set."""
 
     def __init__(
-        self,
-        config: GatewayConfig,
-        store: TokenStore,
-        modem: Modem,
-        gatt_factory: Callable[[Callable[[str | None], None]], GattPublisher],
-        clock: Clock,
-        lifecycle: Lifecycle,
+        self, config: GatewayConfig, parts: GatewayParts, clock: Clock, lifecycle: Lifecycle
     ) -> None:
         self._config = config
-        self._store = store
-        self._modem = modem
-        self._gatt = gatt_factory(self._on_challenge)
+        self._parts = parts
         self._clock = clock
         self._lifecycle = lifecycle
+        self._source = parts.token_source(config)
+        self._modem = parts.modem(config)
+        self._store = TokenStore(self._source, config.refresh, clock, modem=self._modem)
+        self._gatt = parts.gatt(config, self._on_challenge)
         self._health: ModemHealth | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._modem_task: asyncio.Task[None] | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._last: GattSnapshot | None = None
         self._settled = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, serve until ``stop`` is set, then shut down in order."""
-        await self._gatt.start()
         try:
+            await self._gatt.start()
             async with self._store:
                 unsubscribe = self._store.subscribe(self._render)
-                self._spawn(self._watch_modem())
+                self._modem_task = self._spawn(self._watch_modem())
                 self._spawn(self._ping_watchdog())
                 self._render(self._store.snapshot())
                 if self._config.refresh.mode == "prefetch":
@@ -94,6 +113,38 @@ class GatewayDaemon:
             if self._expiry_timer is not None:
                 self._expiry_timer.cancel()
             await self._gatt.stop()
+            self._source.close()
+            self._modem.close()
+
+    async def reload(self, config: GatewayConfig) -> None:
+        """Apply a new configuration (SIGHUP) while serving.
+
+        The token held stays served. Endorse and modem settings take effect for the next
+        fetch and poll; BLE settings (adapter, name, encryption) need the GATT application
+        registered again, which drops connected centrals, so only a change there does that.
+        """
+        self._lifecycle.reloading()
+        old, self._config = self._config, config
+        logging.getLogger().setLevel(config.log_level)
+        old_source, self._source = self._source, self._parts.token_source(config)
+        old_modem, self._modem = self._modem, self._parts.modem(config)
+        self._store.reconfigure(self._source, config.refresh, self._modem)
+        # A fetch or a poll still running in a worker thread keeps its old adapter.
+        await asyncio.to_thread(old_modem.close)
+        old_source.close()
+        if self._modem_task is not None:
+            self._modem_task.cancel()
+        self._modem_task = self._spawn(self._watch_modem())
+        if config.ble != old.ble:
+            log.info("BLE settings changed: registering the GATT application again")
+            await self._gatt.stop()
+            self._gatt = self._parts.gatt(config, self._on_challenge)
+            self._last = None
+            await self._gatt.start()
+        self._render()
+        status = self.status_line()
+        log.info("configuration reloaded: %s", status)
+        self._lifecycle.ready(status)
 
     # --- what centrals see ----------------------------------------------------------------
 
@@ -163,6 +214,8 @@ class GatewayDaemon:
             # The store publishes the failure in its snapshot; centrals read it from Status.
             log.info("%s failed: %s", what, exc)
 
+    # --- the service manager and the modem ------------------------------------------------
+
     async def _ping_watchdog(self) -> None:
         # Pinged from the event loop itself, so a stuck loop stops the pings and systemd
         # restarts the daemon (WatchdogSec in the unit).
@@ -173,10 +226,7 @@ class GatewayDaemon:
             self._lifecycle.watchdog()
             await self._clock.sleep(interval)
 
-    # --- the modem ------------------------------------------------------------------------
-
     async def _watch_modem(self) -> None:
-        interval = self._config.modem.poll_interval_seconds
         while True:
             health = await asyncio.to_thread(self._modem.health)
             if health != self._health:
@@ -189,14 +239,15 @@ class GatewayDaemon:
                 )
                 self._health = health
                 self._render()
-            await self._clock.sleep(interval)
+            await self._clock.sleep(self._config.modem.poll_interval_seconds)
 
     # --- tasks ----------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -1,6 +1,7 @@
 """``endorse-peripheral run``: the gateway daemon's entry point (what systemd starts).
 
-Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 fetches a fresh token now.
+Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration (an invalid one
+is refused and the old one kept); SIGUSR1 fetches a fresh token now.
 
 Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 when the daemon cannot run
 (no Bluetooth adapter, BlueZ refused the application), 2 for a bad configuration.
@@ -10,14 +11,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from peripheral.config import load_config
 from peripheral.errors import ConfigError, PeripheralError
 from peripheral.settings import GatewayConfig
 from tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from peripheral.at_modem import AtModem
+    from peripheral.daemon import ChallengeHandler, GatewayDaemon
+    from peripheral.endorse_client import EndorseClient
+    from peripheral.gatt_server import TokenGattServer
+    from peripheral.sd_notify import SdNotifier
 
 log = logging.getLogger("peripheral")
 
@@ -26,13 +36,22 @@ DEFAULT_CONFIG = "/etc/endorse-ble/config.toml"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = "Run the gateway: fetch Endorse tokens and serve them over BLE."
+    parser.epilog = (
+        "signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, "
+        "SIGUSR1 fetches a fresh token now"
+    )
     parser.add_argument(
         "--config",
         default=DEFAULT_CONFIG,
         metavar="PATH",
         help="TOML configuration (default: %(default)s; see config.example.toml)",
     )
-    parser.add_argument("--log-level", help="override [log] level (DEBUG, INFO, ...)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="override the config file's [log] level, also across reloads",
+    )
 
 
 def _setup_logging(level: str) -> None:
@@ -43,43 +62,79 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
 
 
-async def serve(config: GatewayConfig) -> int:
+class RealParts:
+    """The adapters for real hardware and network: requests, pyserial, bless."""
+
+    def token_source(self, config: GatewayConfig) -> EndorseClient:
+        from peripheral.endorse_client import EndorseClient
+
+        return EndorseClient(config.endorse, config.cellular)
+
+    def modem(self, config: GatewayConfig) -> AtModem:
+        from peripheral.at_modem import AtModem
+
+        return AtModem(config.modem)
+
+    def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> TokenGattServer:
+        from peripheral.gatt_server import TokenGattServer
+
+        return TokenGattServer(config.ble, on_challenge)
+
+
+class Reloader:
+    """SIGHUP: read the configuration again and hand it to the daemon, one at a time."""
+
+    def __init__(
+        self, path: str, log_level: str | None, daemon: GatewayDaemon, notifier: SdNotifier
+    ) -> None:
+        self._path = path
+        self._log_level = log_level
+        self._daemon = daemon
+        self._notifier = notifier
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def request(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._reload())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload(self) -> None:
+        async with self._lock:
+            try:
+                config = load_config(self._path)
+            except ConfigError as exc:
+                log.error("reload refused, keeping the running configuration: %s", exc)
+                self._notifier.status(f"reload refused: {exc}")
+                return
+            if self._log_level:  # --log-level keeps overriding the file
+                config = dataclasses.replace(config, log_level=self._log_level)
+            await self._daemon.reload(config)
+
+
+async def serve(config: GatewayConfig, config_path: str, log_level: str | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     # Imported here so that `check-config` and `--help` stay light.
-    from peripheral.at_modem import AtModem
     from peripheral.daemon import GatewayDaemon
-    from peripheral.endorse_client import EndorseClient
-    from peripheral.gatt_server import TokenGattServer
     from peripheral.ports import SystemClock
     from peripheral.sd_notify import SdNotifier
-    from peripheral.token_store import TokenStore
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     notifier = SdNotifier.from_environment()
-    clock = SystemClock()
-    client = EndorseClient(config.endorse, config.cellular)
-    modem = AtModem(config.modem)
-    store = TokenStore(client, config.refresh, clock, modem=modem)
-    daemon = GatewayDaemon(
-        config,
-        store,
-        modem,
-        lambda on_challenge: TokenGattServer(config.ble, on_challenge),
-        clock,
-        notifier,
-    )
+    daemon = GatewayDaemon(config, RealParts(), SystemClock(), notifier)
     loop.add_signal_handler(signal.SIGUSR1, daemon.refresh_now)
+    loop.add_signal_handler(
+        signal.SIGHUP, Reloader(config_path, log_level, daemon, notifier).request
+    )
     try:
         await daemon.run(stop)
     except PeripheralError as exc:
         log.error("%s", exc)
         return EXIT_FAILURE
     finally:
-        client.close()
-        modem.close()
         notifier.close()
     log.info("stopped")
     return EXIT_OK
@@ -91,5 +146,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"endorse-peripheral: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _setup_logging(args.log_level or config.log_level)
-    return asyncio.run(serve(config))
+    if args.log_level:
+        config = dataclasses.replace(config, log_level=args.log_level)
+    _setup_logging(config.log_level)
+    return asyncio.run(serve(config, args.config, config.log_level if args.log_level else None))

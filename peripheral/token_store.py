@@ -76,6 +76,7 @@ class TokenStore:
         self._challenge = ChallengeSnapshot()
         self._next_fetch: float | None = None  # monotonic; None in prefetch means "now"
         self._fetch_count = 0
+        self._received = (0.0, 0.0)  # wall and monotonic receipt time of self._token
         self._fetch_task: asyncio.Task[Token] | None = None
         self._challenge_task: asyncio.Task[Token] | None = None
         self._loop_task: asyncio.Task[None] | None = None
@@ -93,6 +94,22 @@ class TokenStore:
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="token-store-refresher")
         self._loop_task.add_done_callback(_report_refresher_end)
+        self._publish()
+
+    def reconfigure(
+        self, source: TokenSource, settings: RefreshSettings, modem: Modem | None = None
+    ) -> None:
+        """Fetch through ``source`` with ``settings`` from now on (a config reload).
+
+        The token held stays served; its renewal is rescheduled under the new settings,
+        and a fetch already in flight finishes with the old source.
+        """
+        self._source = source
+        self._settings = settings
+        self._modem = modem
+        self._backoff = Backoff.from_settings(settings, self._backoff.rng, self._backoff.kind)
+        self._schedule_renewal()
+        self._wake.set()
         self._publish()
 
     async def stop(self) -> None:
@@ -281,9 +298,17 @@ class TokenStore:
         self._counter += 1
         self._generation = self._counter
         self._token = token
+        self._received = (received_wall, received_mono)
         self._last_error = None
         self._error_reason = None
         self._backoff.reset()
+        self._schedule_renewal()
+
+    def _schedule_renewal(self) -> None:
+        token = self._token
+        if token is None:
+            return
+        received_wall, received_mono = self._received
         if self._settings.mode == "prefetch":
             delay = renew_delay(
                 issued_at=token.issued_at,

@@ -476,3 +476,23 @@ def test_store_invariants_under_random_outages(
         assert all(s >= 0 for s in clock.sleeps)
 
     asyncio.run(scenario())
+
+
+async def test_reconfigure_keeps_the_token_and_reschedules_with_the_new_source(
+    rig: Rig, signer: EndorseSigner
+) -> None:
+    """A reload keeps serving the held token, renews on the new schedule, via the new source."""
+    async with rig.make() as store:
+        await rig.clock.settle()
+        held = store.current()
+        assert held is not None
+        assert store.snapshot().next_refresh_due == START + 480
+        replacement = InProcessEndorse(signer, rig.clock)
+        store.reconfigure(replacement, RefreshSettings(renew_at_fraction=0.5), rig.modem)
+        await rig.clock.settle()
+        assert store.current() is held
+        assert store.snapshot().next_refresh_due == START + 300
+        await rig.clock.advance(300)
+        assert rig.endorse.call_times == [START]
+        assert replacement.call_times == [START + 300]
+        assert store.current() is not held
