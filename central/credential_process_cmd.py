@@ -29,12 +29,11 @@ EPILOG = f"""\
 In ~/.aws/config:
 
   [profile gw]
-  credential_process = endorse-central credential-process --profile gw
+  credential_process = endorse-credential-process --profile gw
 
-or, to skip the console-script and argparse start-up on every AWS command:
-
-  [profile gw]
-  credential_process = PYTHON -c "import central.fast_credentials as f; f.main()" --profile gw
+endorse-credential-process is this command installed as a plain script: with the cache
+warm it costs about as much as starting Python, on every AWS CLI command.
+`endorse-central credential-process --profile gw` works too, a little slower.
 
 then: aws --profile gw sts get-caller-identity
 

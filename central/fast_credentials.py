@@ -7,10 +7,10 @@ enough to find ``--profile`` and ``--skew``; anything else it does not recognise
 ``--no-cache``, a miss or a stale entry, hands over to the full CLI (argparse, config,
 BLE, exchange), which reports errors properly.
 
-Fastest AWS config line (no ``-m`` runpy and no console-script wrapper to pay for;
-PYTHON is the interpreter endorse-ble is installed in)::
+The installed ``endorse-credential-process`` script (bin/) runs :func:`main` with no
+``-m`` runpy and no console-script wrapper to pay for::
 
-    credential_process = PYTHON -c "import central.fast_credentials as f; f.main()" --profile gw
+    credential_process = endorse-credential-process --profile gw
 """
 
 from __future__ import annotations

@@ -50,15 +50,18 @@ def seed(expires_in: int, profile: str = "gw") -> str:
 
 def run_cli(home: Path, *argv: str, fast: bool = False) -> subprocess.CompletedProcess[str]:
     if fast:
-        command = [sys.executable, "-c", "import central.fast_credentials as f; f.main()", *argv]
+        # bin/endorse-credential-process, as its installed shebang runs it
+        command = [sys.executable, str(ROOT / "bin" / "endorse-credential-process"), *argv]
     else:
         command = [sys.executable, "-m", "central", "credential-process", *argv]
-    return subprocess.run(
-        command, cwd=ROOT, env=user_env(home), capture_output=True, text=True, timeout=60
-    )
+    # An installed script finds the package in its venv; from the source tree, say where.
+    env = {**user_env(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("fast", [False, True], ids=["python-m-central", "fast-line"])
+@pytest.mark.parametrize(
+    "fast", [False, True], ids=["python-m-central", "endorse-credential-process"]
+)
 def test_cached_path_prints_exact_json(home: Path, fast: bool) -> None:
     """A valid cache entry is printed as the exact credential_process JSON, nothing else."""
     expected = seed(3600)

@@ -143,8 +143,8 @@ def test_aws_cli_uses_credential_process_from_the_cache(
     config.parent.mkdir(exist_ok=True)
     config.write_text(
         "[profile gw]\n"
-        f'credential_process = {sys.executable} -c "import central.fast_credentials as f; '
-        'f.main()" --profile gw\n'
+        f"credential_process = {sys.executable} {ROOT / 'bin' / 'endorse-credential-process'} "
+        "--profile gw\n"
     )
     done = _aws(home, moto_server, "--profile", "gw", "sts", "get-caller-identity")
     assert done.returncode == 0, done.stderr
