@@ -52,6 +52,7 @@ EXPECTED_SERVICE = {
     "ExecReload": ["/bin/kill -HUP $MAINPID"],
     "WatchdogSec": ["30"],
     "Restart": ["on-failure"],
+    "RestartPreventExitStatus": ["2"],
     "TimeoutStopSec": ["10"],
     "User": ["endorse-ble"],
     "Group": ["endorse-ble"],
@@ -130,12 +131,12 @@ def test_unit_verifies(tmp_path: Path) -> None:
     ("change", "complaint"),
     [
         (("ProtectHome=yes", "ProtectHomes=yes"), "Unknown key"),
-        (("Type=notify", "Type=notify-reload"), "Failed to parse service type"),
+        (("Restart=on-failure", "Restart=sometimes"), "Failed to parse"),
         (("WatchdogSec=30", "WatchdogSec=thirty"), "Failed to parse"),
     ],
 )
 def test_verify_catches_mistakes(tmp_path: Path, change: tuple[str, str], complaint: str) -> None:
-    """The verify check can fail: a typo or a setting systemd 252 lacks is reported."""
+    """The verify check can fail: a misspelt key or an invalid value is reported."""
     text = UNIT.read_text(encoding="utf-8")
     assert text.count(change[0] + "\n") == 1
     output = _verify(_stub_unit(tmp_path, text.replace(change[0] + "\n", change[1] + "\n")))
