@@ -7,6 +7,17 @@ abstract-namespace name written with a leading ``@``); the service sends newline
 variable is absent and every call here does nothing, so the daemon runs the same way in a
 terminal, in the tests and under the unit.
 
+How the daemon is meant to use it (systemd.service(5), Type=notify)::
+
+    notifier = SdNotifier.from_environment()
+    ...                                   # start serving (GATT application registered)
+    notifier.ready()
+    every notifier.watchdog_interval() s: notifier.watchdog()   # when not None, from a
+                                          # task on the event loop, so a stuck loop stops it
+    on a state change:  notifier.status(format_status_line(...))
+    on SIGHUP:          notifier.reloading(); reload; notifier.ready()
+    on SIGTERM:         notifier.stopping(); shut down; notifier.close()
+
 Sending never blocks (``MSG_DONTWAIT``: a busy or hung PID 1 must not stall the event
 loop) and never raises into the daemon: a failed send returns False and is logged once per
 streak of failures.
