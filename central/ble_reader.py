@@ -27,6 +27,7 @@ from bleak_retry_connector import BleakNotFoundError, establish_connection
 
 from central.errors import BleReadError, ReadFailure
 from tokenlink import profile
+from tokenlink.redact import describe_secret
 
 __all__ = [
     "BleReadError",
@@ -199,6 +200,7 @@ class GatewaySession:
                 continue
             except profile.ProfileError as exc:
                 raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
+            log.info("read the token: %s in %d pages", describe_secret(token), info.page_count)
             return TokenRead(token, info, nonce, attempt)
         raise BleReadError(
             ReadFailure.TORN,

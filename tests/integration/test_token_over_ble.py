@@ -162,7 +162,9 @@ async def test_token_rotating_between_page_reads_is_detected_and_reread(
     result = await reader
     assert result.returncode == 0, result.stderr
     assert "changed while being read" in result.stderr
-    verify(endorse_sim, result.stdout.strip())
+    token = result.stdout.strip()
+    verify(endorse_sim, token)
+    assert f"sha256={parse_token(token).fingerprint}" in result.stderr
 
 
 async def test_three_centrals_reading_at_once_all_get_the_token(
