@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
 
-from peripheral.ports import Clock, Modem, Registration, TokenSource
+from peripheral.guarded_fetch import GuardedFetch
+from peripheral.ports import Clock, Modem, TokenSource
 from peripheral.refresh_schedule import Backoff, JitterKind, is_servable, renew_delay
 from peripheral.settings import RefreshSettings
 from peripheral.store_state import (
@@ -62,10 +63,9 @@ class TokenStore:
         rng: random.Random | None = None,
         jitter: JitterKind = "full",
     ) -> None:
-        self._source = source
         self._settings = settings
         self._clock = clock
-        self._modem = modem
+        self._guarded_fetch = GuardedFetch(source, clock, modem, settings.expiry_leeway_seconds)
         # Jitter only spreads retries out; it protects nothing, so no CSPRNG is needed.
         self._backoff = Backoff.from_settings(settings, rng or random.Random(), jitter)  # noqa: S311
         self._token: Token | None = None
@@ -104,9 +104,10 @@ class TokenStore:
         The token held stays served; its renewal is rescheduled under the new settings,
         and a fetch already in flight finishes with the old source.
         """
-        self._source = source
         self._settings = settings
-        self._modem = modem
+        self._guarded_fetch = GuardedFetch(
+            source, self._clock, modem, settings.expiry_leeway_seconds
+        )
         self._backoff = Backoff.from_settings(settings, self._backoff.rng, self._backoff.kind)
         self._schedule_renewal()
         self._wake.set()
@@ -252,47 +253,10 @@ class TokenStore:
             self._publish()
 
     async def _fetch(self, nonce: str | None) -> tuple[Token, float, float]:
-        """One source call (after the registration check), validated; wraps any failure."""
-        await self._require_network()
+        """One guarded source call (see peripheral.guarded_fetch), counted."""
         self._fetch_count += 1
-        try:
-            token = await asyncio.to_thread(self._source.fetch, nonce)
-        except Exception as exc:
-            # The source is the outside world (HTTP over a flaky cellular link): whatever
-            # it raises is one failed fetch, reported and retried, never fatal.
-            raise StoreError(StoreErrorReason.FETCH_FAILED, safe_reason(exc)) from exc
-        received_wall = self._clock.wall()
-        received_mono = self._clock.monotonic()
-        if not self._servable(token):
-            raise StoreError(
-                StoreErrorReason.EXPIRED_ON_ARRIVAL,
-                f"token {token.fingerprint} has {token.seconds_left(received_wall):.0f} s "
-                "left by the gateway's clock",
-            )
-        if nonce is not None and token.nonce != nonce:
-            raise StoreError(
-                StoreErrorReason.NONCE_MISMATCH,
-                f"token {token.fingerprint} does not carry the requested nonce",
-            )
-        return token, received_wall, received_mono
-
-    async def _require_network(self) -> None:
-        if self._modem is None:
-            return
-        try:
-            health = await asyncio.to_thread(self._modem.health)
-        except Exception as exc:
-            # A modem that cannot answer (AT port busy, unplugged) is no proof the link is
-            # down; Endorse itself will tell. So this is logged and the fetch goes ahead.
-            logger.warning("modem health unavailable, fetching anyway: %s", safe_reason(exc))
-            return
-        registration = health.registration
-        if registration is Registration.UNKNOWN or registration.is_registered:
-            return
-        raise StoreError(
-            StoreErrorReason.NO_NETWORK,
-            f"waiting for network registration: {registration.value}",
-        )
+        fetched = await self._guarded_fetch(nonce)
+        return fetched.token, fetched.received_wall, fetched.received_mono
 
     def _install(self, token: Token, received_wall: float, received_mono: float) -> None:
         self._counter += 1
