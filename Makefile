@@ -26,6 +26,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
+	PYTHON=$(PYTHON) ./scripts/bootstrap-system --test
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
