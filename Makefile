@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	PYTHON=$(PYTHON) ./scripts/bootstrap-system
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# compat: a plain path entry, not an import hook that runs (and imports re, pathlib,
+	# urllib) at every Python start-up in the venv.
+	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[dev]'
 	touch $@
 
 demo: setup
