@@ -196,7 +196,8 @@ class GatewayDaemon:
         """Fetch a fresh token now (SIGUSR1): it replaces the served one when it arrives."""
         log.info("fetching a fresh token on request")
         nonce = secrets.token_urlsafe(16)
-        self._spawn(self._quietly(self._store.request_challenge(nonce), "refresh"))
+        request = self._store.request_challenge(nonce, budgeted=False)
+        self._spawn(self._quietly(request, "refresh"))
 
     # --- requests from the air --------------------------------------------------------------
 

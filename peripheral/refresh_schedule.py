@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from peripheral.settings import RefreshSettings
@@ -133,3 +133,32 @@ class Backoff:
         """Forget past failures (after a success)."""
         self.attempt = 0
         self.previous = None
+
+
+@dataclass
+class ChallengeBudget:
+    """A token bucket for challenge fetches: ``burst`` at once, one more per ``refill`` s.
+
+    Any nearby central may write a challenge, and each costs an Endorse request over a
+    metered cellular link; the budget caps what a hostile one can spend.
+    """
+
+    burst: int
+    refill_seconds: float
+    available: float = field(init=False)
+    updated: float | None = None
+
+    def __post_init__(self) -> None:
+        self.available = float(self.burst)
+
+    def take(self, now: float) -> float:
+        """Spend one challenge at monotonic time ``now``: 0.0 if allowed, else the seconds
+        until one will be."""
+        if self.updated is not None:
+            gained = (now - self.updated) / self.refill_seconds
+            self.available = min(float(self.burst), self.available + max(0.0, gained))
+        self.updated = now
+        if self.available >= 1.0:
+            self.available -= 1.0
+            return 0.0
+        return (1.0 - self.available) * self.refill_seconds

@@ -54,6 +54,10 @@ class RefreshSettings:
     backoff_max_seconds: float = 300.0
     # A token this close to exp is never handed out.
     expiry_leeway_seconds: float = 5.0
+    # Challenges from the air, each an Endorse request on a metered link: at most this
+    # many at once, then one more per challenge_refill_seconds.
+    challenge_burst: int = 3
+    challenge_refill_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

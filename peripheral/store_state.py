@@ -57,6 +57,7 @@ class StoreErrorReason(enum.Enum):
     BAD_NONCE = "bad_nonce"  # a challenge nonce outside the allowed length or alphabet
     NONCE_MISMATCH = "nonce_mismatch"  # the fetched token does not carry the nonce asked for
     CHALLENGE_BUSY = "challenge_busy"  # another nonce's challenge is still being fetched
+    RATE_LIMITED = "rate_limited"  # too many challenges lately (each costs cellular data)
 
 
 class StoreError(PeripheralError):

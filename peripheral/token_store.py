@@ -20,7 +20,13 @@ from types import TracebackType
 
 from peripheral.guarded_fetch import GuardedFetch
 from peripheral.ports import Clock, Modem, TokenSource
-from peripheral.refresh_schedule import Backoff, JitterKind, is_servable, renew_delay
+from peripheral.refresh_schedule import (
+    Backoff,
+    ChallengeBudget,
+    JitterKind,
+    is_servable,
+    renew_delay,
+)
 from peripheral.settings import RefreshSettings
 from peripheral.store_state import (
     ChallengeSnapshot,
@@ -68,6 +74,9 @@ class TokenStore:
         self._guarded_fetch = GuardedFetch(source, clock, modem, settings.expiry_leeway_seconds)
         # Jitter only spreads retries out; it protects nothing, so no CSPRNG is needed.
         self._backoff = Backoff.from_settings(settings, rng or random.Random(), jitter)  # noqa: S311
+        self._challenge_budget = ChallengeBudget(
+            settings.challenge_burst, settings.challenge_refill_seconds
+        )
         self._token: Token | None = None
         self._generation = 0
         self._counter = 0  # one counter for ordinary and challenge tokens
@@ -109,6 +118,8 @@ class TokenStore:
             source, self._clock, modem, settings.expiry_leeway_seconds
         )
         self._backoff = Backoff.from_settings(settings, self._backoff.rng, self._backoff.kind)
+        self._challenge_budget.burst = settings.challenge_burst
+        self._challenge_budget.refill_seconds = settings.challenge_refill_seconds
         self._schedule_renewal()
         self._wake.set()
         self._publish()
@@ -159,12 +170,14 @@ class TokenStore:
             task = self._start_fetch()
         return await self._await_shared(task)
 
-    async def request_challenge(self, nonce: str) -> Token:
+    async def request_challenge(self, nonce: str, *, budgeted: bool = True) -> Token:
         """Fetch a token whose signed claims carry ``nonce``; one fetch per nonce.
 
         The ordinary token keeps being served meanwhile. Raises :class:`StoreError`:
         BAD_NONCE for a nonce that is not 8..64 base64url characters, CHALLENGE_BUSY while
-        another nonce is being fetched, NONCE_MISMATCH if the token does not carry it.
+        another nonce is being fetched, RATE_LIMITED when the challenge budget is spent
+        (``budgeted=False`` for an operator's request), NONCE_MISMATCH if the token does
+        not carry it.
         """
         self._require_running()
         validate_nonce(nonce)
@@ -176,12 +189,27 @@ class TokenStore:
         ready = self.challenge_token(nonce)
         if ready is not None:
             return ready
+        if budgeted:
+            self._spend_challenge(nonce)
         self._challenge = ChallengeSnapshot(state=ChallengeState.FETCHING, nonce=nonce)
         task = asyncio.create_task(self._fetch_challenge(nonce), name="token-store-challenge")
         task.add_done_callback(_consume_result)
         self._challenge_task = task
         self._publish()
         return await self._await_shared(task)
+
+    def _spend_challenge(self, nonce: str) -> None:
+        wait = self._challenge_budget.take(self._clock.monotonic())
+        if wait > 0:
+            error = StoreError(
+                StoreErrorReason.RATE_LIMITED,
+                f"too many fresh-token requests; the next is allowed in {wait:.0f} s",
+            )
+            self._challenge = ChallengeSnapshot(
+                state=ChallengeState.FAILED, nonce=nonce, last_error=error.detail
+            )
+            self._publish()
+            raise error
 
     def challenge_token(self, nonce: str) -> Token | None:
         """The servable token answering ``nonce``, if the latest challenge produced one."""

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from peripheral.refresh_schedule import (
     MIN_RENEW_DELAY_SECONDS,
     Backoff,
+    ChallengeBudget,
     backoff_ceiling,
     decorrelated_jitter,
     effective_issued_at,
@@ -197,3 +198,32 @@ def test_safe_reason_redacts_anything_jwt_shaped() -> None:
     assert jwt not in text
     assert f"len={len(jwt)}" in text
     assert text.startswith("RuntimeError: ")
+
+
+def test_challenge_budget_allows_a_burst_then_one_per_refill() -> None:
+    """Three at once, then the fourth waits a full refill; after it, one more is allowed."""
+    budget = ChallengeBudget(burst=3, refill_seconds=60.0)
+    assert [budget.take(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert budget.take(100.0) == pytest.approx(60.0)
+    assert budget.take(130.0) == pytest.approx(30.0)
+    assert budget.take(160.0) == 0.0
+    assert budget.take(160.0) > 0
+
+
+@given(
+    st.integers(1, 5),
+    st.floats(1.0, 120.0),
+    st.lists(st.floats(0.0, 50.0), min_size=1, max_size=60),
+)
+def test_challenge_budget_never_allows_more_than_burst_plus_refills(
+    burst: int, refill: float, gaps: list[float]
+) -> None:
+    """Over any run of requests, allowed <= burst + elapsed / refill."""
+    budget = ChallengeBudget(burst=burst, refill_seconds=refill)
+    now, allowed = 0.0, 0
+    for gap in gaps:
+        now += gap
+        wait = budget.take(now)
+        assert wait >= 0
+        allowed += wait == 0
+    assert allowed <= burst + now / refill + 1e-9

@@ -496,3 +496,23 @@ async def test_reconfigure_keeps_the_token_and_reschedules_with_the_new_source(
         assert rig.endorse.call_times == [START]
         assert replacement.call_times == [START + 300]
         assert store.current() is not held
+
+
+async def test_challenges_from_the_air_are_rate_limited(rig: Rig) -> None:
+    """A burst of challenges is served; beyond it the store refuses (cellular data costs),
+    says so in the snapshot, and allows one more per refill; operator refreshes bypass it."""
+    async with rig.make() as store:
+        await rig.clock.settle()
+        for i in range(3):
+            await rig.clock.drive(store.request_challenge(f"nonce-burst-{i}"))
+        with pytest.raises(StoreError) as info:
+            await store.request_challenge("nonce-burst-3")
+        assert info.value.reason is StoreErrorReason.RATE_LIMITED
+        snapshot = store.snapshot()
+        assert snapshot.challenge.state is ChallengeState.FAILED
+        assert "next is allowed in 60 s" in (snapshot.challenge.last_error or "")
+        fetches = len(rig.endorse.call_times)
+        await rig.clock.drive(store.request_challenge("nonce-operator", budgeted=False))
+        assert len(rig.endorse.call_times) == fetches + 1
+        await rig.clock.advance(60)
+        await rig.clock.drive(store.request_challenge("nonce-after-refill"))
