@@ -165,6 +165,10 @@ async def test_token_rotating_between_page_reads_is_detected_and_reread(
     token = result.stdout.strip()
     verify(endorse_sim, token)
     assert f"sha256={parse_token(token).fingerprint}" in result.stderr
+    # Even at DEBUG, neither the daemon nor its libraries log token material.
+    log = gateway.log_text()
+    assert "DEBUG" in log
+    assert all(segment not in log for segment in token.split(".")[1:])
 
 
 async def test_three_centrals_reading_at_once_all_get_the_token(
