@@ -26,7 +26,6 @@ Unknown keys and wrong types are errors that name the file and the key. Parsing 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 import urllib.parse
@@ -38,6 +37,7 @@ from typing import Any
 from central.credential_cache import is_valid_profile
 from central.errors import ConfigError
 from central.paths import default_config_path
+from tokenlink.net import is_loopback_host
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -92,18 +92,9 @@ def validate_exchange_url(url: str) -> str:
         raise ValueError(f"{url!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise ValueError("the URL must not carry a user name or password")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ValueError("plain http is accepted only to a loopback address; use https")
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Reader:
