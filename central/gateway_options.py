@@ -102,8 +102,3 @@ def to_reader_options(gateway: GatewayConfig) -> ReaderOptions:
         challenge_timeout=gateway.challenge_timeout or DEFAULT_CHALLENGE_TIMEOUT,
         pair=bool(gateway.pair),
     )
-
-
-def reader_options(args: argparse.Namespace) -> ReaderOptions:
-    """The ReaderOptions the parsed gateway flags describe (no config file)."""
-    return to_reader_options(gateway_flags(args))

@@ -10,10 +10,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
-from peripheral.gatt_view import GattSnapshot, choose_token, gatt_snapshot, next_expiry
+from peripheral.gatt_view import (
+    ChallengeHandler,
+    GattSnapshot,
+    choose_token,
+    gatt_snapshot,
+    next_expiry,
+)
 from peripheral.ports import Clock, Modem, ModemHealth, TokenSource
 from peripheral.settings import GatewayConfig
 from peripheral.status_line import format_status_line
@@ -21,8 +27,6 @@ from peripheral.store_state import StoreError, StoreSnapshot, StoreState
 from peripheral.token_store import TokenStore
 
 log = logging.getLogger(__name__)
-
-ChallengeHandler = Callable[[str | None], None]
 
 
 class GattPublisher(Protocol):

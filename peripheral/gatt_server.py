@@ -28,7 +28,7 @@ from dbus_next.message import Message
 from dbus_next.service import method
 
 from peripheral.errors import PeripheralError
-from peripheral.gatt_view import GattSnapshot
+from peripheral.gatt_view import ChallengeHandler, GattSnapshot
 from peripheral.settings import BleSettings
 from tokenlink import profile
 
@@ -39,9 +39,6 @@ BLUEZ_NAME = "org.bluez"
 
 class GattServerError(PeripheralError):
     """The GATT server could not start (no BlueZ, no adapter, registration refused)."""
-
-
-ChallengeHandler = Callable[[str | None], None]
 
 
 def _option_int(options: dict[str, Any], key: str) -> int:
@@ -175,10 +172,6 @@ class TokenGattServer:
             self._info_char.Value = info
         if snapshot.status != previous.status:
             self._status_char.Value = snapshot.status
-
-    @property
-    def snapshot(self) -> GattSnapshot:
-        return self._snapshot
 
     def _read_info(self) -> bytes:
         return self._snapshot.served.info_bytes

@@ -7,6 +7,7 @@ for humans and never contains the token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from peripheral.ports import ModemHealth
@@ -26,6 +27,11 @@ _CHALLENGE_STATE = {
     ChallengeState.READY: profile.ChallengeState.READY,
     ChallengeState.FAILED: profile.ChallengeState.FAILED,
 }
+
+
+#: What the GATT server calls when a central writes Challenge: the nonce, or None for
+#: an empty write ("a token, please").
+ChallengeHandler = Callable[[str | None], None]
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from peripheral.at_modem import AtModem
-    from peripheral.daemon import ChallengeHandler, GatewayDaemon
+    from peripheral.daemon import GatewayDaemon
     from peripheral.endorse_client import EndorseClient
     from peripheral.gatt_server import TokenGattServer
+    from peripheral.gatt_view import ChallengeHandler
     from peripheral.sd_notify import SdNotifier
 
 log = logging.getLogger("peripheral")

@@ -149,7 +149,6 @@ async def running_gateway(
     peripheral_bus: str,
     log_dir: Path,
     *,
-    wait_ready: bool = True,
     watchdog_usec: int | None = None,
 ) -> AsyncIterator[GatewayProcess]:
     """Start the daemon on ``peripheral_bus``; stop it (SIGTERM) when the block ends."""
@@ -168,8 +167,7 @@ async def running_gateway(
         proc = await spawn(env, "-m", "peripheral", "run", "--config", str(config), stderr=log_path)
         gateway = GatewayProcess(proc, notify, log_path)
         try:
-            if wait_ready:
-                await _ready_or_exit(gateway)
+            await _ready_or_exit(gateway)
             yield gateway
         finally:
             if proc.returncode is None:
