@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 	# compat: a plain path entry, not an import hook that runs (and imports re, pathlib,
 	# urllib) at every Python start-up in the venv.
 	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[dev]'
+	# The testbed is not packaged (no runtime install carries it): its command runs
+	# from this checkout.
+	printf '#!/bin/sh\nexec "$$(dirname "$$0")/python" -m endorse_ble.testbed "$$@"\n' \
+		> $(BIN)/endorse-testbed
+	chmod 0755 $(BIN)/endorse-testbed
 	touch $@
 
 demo: setup
-	$(BIN)/python -m testbed demo
+	$(BIN)/python -m endorse_ble.testbed demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -19,16 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed.bluez.harness import FakeBluezHandle, running_fake_bluez
-from testbed.endorse.server import EndorseSimulator
-from testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
-from testbed.gateway.pytest_fixtures import run_cli
-from testbed.modem.emulator import ModemEmulator
-from tokenlink import profile
+from endorse_ble.testbed.bluez.harness import FakeBluezHandle, running_fake_bluez
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
+from endorse_ble.testbed.gateway.pytest_fixtures import run_cli
+from endorse_ble.testbed.modem.emulator import ModemEmulator
+from endorse_ble.tokenlink import profile
 
 MTUS = (23, 185, 517)
 SIZES = {"800 B": 0, "2 KiB": 900}  # padding claim bytes added by the simulator
-TOKEN_CMD = ("central", "token", "--adapter", "hci1", "-q")
+TOKEN_CMD = ("endorse_ble.central", "token", "--adapter", "hci1", "-q")
 
 
 async def _serve_padded(gateway: GatewayProcess, old_sha: str) -> str:

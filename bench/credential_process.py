@@ -4,7 +4,7 @@ The AWS CLI starts credential_process for every command, so a cache hit must cos
 more than starting Python. Seeds a valid cache entry in a temporary HOME, then runs each
 command N times, interleaved, and compares medians. The gated figure is the documented
 ``endorse-credential-process`` script (bin/, run by this interpreter as its installed
-shebang would); ``-m central`` (runpy) and ``endorse-central credential-process`` (pip's
+shebang would); ``-m endorse_ble.central`` (runpy) and ``endorse-central credential-process`` (pip's
 console-script wrapper, which imports re) are printed for information. Exit status 1 if
 the ratio exceeds the target.
 
@@ -22,16 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from central.credential_cache import CredentialCache, render_process_json
-from central.paths import credentials_cache_dir
-from central.process_json import format_utc
+from endorse_ble.central.credential_cache import CredentialCache, render_process_json
+from endorse_ble.central.paths import credentials_cache_dir
+from endorse_ble.central.process_json import format_utc
 
 PROFILE = "bench"
 ROOT = Path(__file__).resolve().parent.parent
 
 _CONSOLE_SCRIPT = (
     # What pip's generated endorse-central script runs (pip 23: distlib's template).
-    "import re, sys\nfrom central.__main__ import main\n"
+    "import re, sys\nfrom endorse_ble.central.__main__ import main\n"
     "sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\nsys.exit(main())"
 )
 
@@ -79,8 +79,8 @@ def main() -> int:
                 [py, str(ROOT / "bin" / "endorse-credential-process"), "--profile", PROFILE],
                 expected,
             ),
-            "python -m central": (
-                [py, "-m", "central", "credential-process", "--profile", PROFILE],
+            "python -m endorse_ble.central": (
+                [py, "-m", "endorse_ble.central", "credential-process", "--profile", PROFILE],
                 expected,
             ),
             "endorse-central ...": (

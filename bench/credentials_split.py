@@ -21,19 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed.aws.env import local_aws_env
-from testbed.bluez.harness import (
+from endorse_ble.testbed.aws.env import local_aws_env
+from endorse_ble.testbed.bluez.harness import (
     read_line_starting,
     running_fake_bluez,
     spawn,
     stop_process,
     subprocess_env,
 )
-from testbed.demo import exchange_config
-from testbed.endorse.server import EndorseSimulator
-from testbed.gateway.process import GatewaySetup, running_gateway
-from testbed.gateway.pytest_fixtures import run_cli
-from testbed.modem.emulator import ModemEmulator
+from endorse_ble.testbed.demo import exchange_config
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.gateway.process import GatewaySetup, running_gateway
+from endorse_ble.testbed.gateway.pytest_fixtures import run_cli
+from endorse_ble.testbed.modem.emulator import ModemEmulator
 
 RUNS = 7
 
@@ -66,7 +66,7 @@ async def main_async() -> int:
             exchange = await spawn(
                 local_aws_env(endpoint, subprocess_env("")),
                 "-m",
-                "exchange",
+                "endorse_ble.exchange",
                 "serve",
                 "--config",
                 str(config),
@@ -84,7 +84,7 @@ async def main_async() -> int:
                     started = time.perf_counter()
                     result = await run_cli(
                         fake,
-                        "central",
+                        "endorse_ble.central",
                         "credentials",
                         "--adapter",
                         "hci1",

@@ -3,7 +3,8 @@
     python -m bench.exchange_verify [--tokens N] [--rounds R]
 
 Measures, in one run on the same tokens: verifications per second of
-``exchange.verifier.TokenVerifier`` (kid check, cached key, RS256, Endorse claims) and of a
+``endorse_ble.exchange.verifier.TokenVerifier``
+(kid check, cached key, RS256, Endorse claims) and of a
 bare ``jwt.decode(token, key, algorithms=["RS256"], audience=...)``; prints their ratio
 (target >= 0.8) as the median over alternating batches of 50 tokens. Then counts the HTTP
 requests the Endorse simulator's keystore receives during 10,000 verifications with one kid
@@ -21,12 +22,12 @@ from collections.abc import Callable
 
 import jwt
 
-from exchange.config import KeystoreSettings, TokenSettings
-from exchange.keystore import KeyStore
-from exchange.keystore_http import HttpKeyFetcher
-from exchange.verifier import TokenVerifier
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import AUDIENCE, SimIdentity
+from endorse_ble.exchange.config import KeystoreSettings, TokenSettings
+from endorse_ble.exchange.keystore import KeyStore
+from endorse_ble.exchange.keystore_http import HttpKeyFetcher
+from endorse_ble.exchange.verifier import TokenVerifier
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import AUDIENCE, SimIdentity
 
 RATIO_TARGET = 0.8
 FETCH_VERIFICATIONS = 10_000

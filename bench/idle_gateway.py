@@ -22,10 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from testbed.bluez.harness import running_fake_bluez
-from testbed.endorse.server import EndorseSimulator
-from testbed.gateway.process import GatewaySetup, running_gateway
-from testbed.modem.emulator import ModemEmulator
+from endorse_ble.testbed.bluez.harness import running_fake_bluez
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.gateway.process import GatewaySetup, running_gateway
+from endorse_ble.testbed.modem.emulator import ModemEmulator
 
 IDLE_SECONDS = 20.0
 FETCHES = 5

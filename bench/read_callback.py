@@ -19,11 +19,11 @@ from typing import Any
 from bless.backends.bluezdbus.dbus.characteristic import Flags
 from dbus_next.signature import Variant
 
-from peripheral.gatt_server import TokenGattServer, _ProfileCharacteristic
-from peripheral.gatt_view import GattSnapshot
-from peripheral.settings import BleSettings
-from testbed.endorse_keys import EndorseSigner, SimIdentity
-from tokenlink import profile
+from endorse_ble.peripheral.gatt_server import TokenGattServer, _ProfileCharacteristic
+from endorse_ble.peripheral.gatt_view import GattSnapshot
+from endorse_ble.peripheral.settings import BleSettings
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.tokenlink import profile
 
 ROUNDS = 20_000
 # Generous: only a callback that blocked (I/O, a lock held elsewhere) would come near it.

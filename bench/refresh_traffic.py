@@ -15,12 +15,12 @@ import statistics
 import sys
 import time
 
-from peripheral.settings import RefreshSettings
-from peripheral.store_state import StoreSnapshot, StoreState
-from peripheral.token_store import TokenStore
-from testbed.clock import VirtualClock
-from testbed.endorse_keys import EndorseSigner
-from testbed.inprocess_endorse import InProcessEndorse
+from endorse_ble.peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.store_state import StoreSnapshot, StoreState
+from endorse_ble.peripheral.token_store import TokenStore
+from endorse_ble.testbed.clock import VirtualClock
+from endorse_ble.testbed.endorse_keys import EndorseSigner
+from endorse_ble.testbed.inprocess_endorse import InProcessEndorse
 
 LIFETIME_SECONDS = 600
 DAY_SECONDS = 86_400

@@ -11,26 +11,34 @@ if TYPE_CHECKING:
 
 #: Subcommand -> (module, one-line help). Modules are imported only when chosen.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "scan": ("central.scan_cmd", "list nearby gateways"),
-    "status": ("central.status_cmd", "show a gateway's status: token, modem, last error"),
-    "token": ("central.token_cmd", "read the gateway's token and print the JWT"),
-    "inspect": ("central.inspect_cmd", "decode a token: claims, IMSI/IMEI, time left"),
-    "credentials": ("central.credentials_cmd", "get AWS credentials: exports, JSON or a profile"),
+    "scan": ("endorse_ble.central.scan_cmd", "list nearby gateways"),
+    "status": (
+        "endorse_ble.central.status_cmd",
+        "show a gateway's status: token, modem, last error",
+    ),
+    "token": ("endorse_ble.central.token_cmd", "read the gateway's token and print the JWT"),
+    "inspect": ("endorse_ble.central.inspect_cmd", "decode a token: claims, IMSI/IMEI, time left"),
+    "credentials": (
+        "endorse_ble.central.credentials_cmd",
+        "get AWS credentials: exports, JSON or a profile",
+    ),
     "credential-process": (
-        "central.credential_process_cmd",
+        "endorse_ble.central.credential_process_cmd",
         "AWS credential_process helper (cached; prints only the JSON)",
     ),
-    "logout": ("central.logout_cmd", "forget cached credentials"),
+    "logout": ("endorse_ble.central.logout_cmd", "forget cached credentials"),
 }
 
 
 def run(argv: Sequence[str]) -> int:
     """Run the CLI on ``argv`` (without the program name) and return the exit code."""
-    from central.cli_text import MAIN_EPILOG
-    from tokenlink.cli import Subcommand, dispatch
+    from endorse_ble.central.cli_text import MAIN_EPILOG
+    from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
     commands = {name: Subcommand(module, text) for name, (module, text) in COMMANDS.items()}
-    return dispatch("endorse-central", __doc__ or "", commands, argv, epilog=MAIN_EPILOG)
+    return dispatch(
+        "endorse-central", __doc__ or "", commands, argv, epilog=MAIN_EPILOG, extra="central"
+    )
 
 
 def main() -> None:
@@ -38,14 +46,14 @@ def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["credential-process"]:
         # A cache hit answers here, before argparse and the rest are imported.
-        from central.fast_credentials import serve_cached
+        from endorse_ble.central.fast_credentials import serve_cached
 
         if serve_cached(argv[1:]):
             sys.exit(0)
     try:
         code = run(argv)
     except KeyboardInterrupt as exc:
-        from central.failures import report
+        from endorse_ble.central.failures import report
 
         code = report(exc)
     sys.exit(code)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-from central.atomic_file import atomic_write, make_private_dir
-from central.credential_cache import is_valid_profile
-from central.credentials import AwsCredentials
-from central.errors import CredentialsFileError
+from endorse_ble.central.atomic_file import atomic_write, make_private_dir
+from endorse_ble.central.credential_cache import is_valid_profile
+from endorse_ble.central.credentials import AwsCredentials
+from endorse_ble.central.errors import CredentialsFileError
 
 #: Keys this tool manages in its profile (aws_security_token is the legacy session key).
 MANAGED_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")

@@ -25,9 +25,9 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
-from central.errors import BleReadError, ReadFailure
-from tokenlink import profile
-from tokenlink.redact import describe_secret
+from endorse_ble.central.errors import BleReadError, ReadFailure
+from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.redact import describe_secret
 
 __all__ = [
     "BleReadError",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from central.failures import exit_code_table
-from central.paths import credentials_cache_dir, default_config_path
+from endorse_ble.central.failures import exit_code_table
+from endorse_ble.central.paths import credentials_cache_dir, default_config_path
 
 MAIN_EPILOG = f"""\
 examples:

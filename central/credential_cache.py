@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from central import paths
-from central.process_json import (
+from endorse_ble.central import paths
+from endorse_ble.central.process_json import (
     format_utc,
     is_plain_string,
     parse_flat_object,
@@ -87,7 +87,7 @@ class CredentialCache:
 
     def store(self, profile: str, fields: dict[str, str]) -> str:
         """Write ``fields`` (the credential_process values) for ``profile``; return the path."""
-        from central.atomic_file import atomic_write, make_private_dir
+        from endorse_ble.central.atomic_file import atomic_write, make_private_dir
 
         path = self.path(profile)
         for key in PROCESS_KEYS:
@@ -141,7 +141,7 @@ class ProfileLock:
             import fcntl
         except ImportError:  # Windows: concurrent misses just both refresh
             return self
-        from central.atomic_file import make_private_dir
+        from endorse_ble.central.atomic_file import make_private_dir
 
         try:
             make_private_dir(self._directory)

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from central.credentials import ExchangeResult
-from central.exchange_client import ExchangeClient
-from central.gateway_session import with_gateway
-from central.progress import Progress
-from central.settings import Settings
-from central.user_config import GatewayConfig
+from endorse_ble.central.credentials import ExchangeResult
+from endorse_ble.central.exchange_client import ExchangeClient
+from endorse_ble.central.gateway_session import with_gateway
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.settings import Settings
+from endorse_ble.central.user_config import GatewayConfig
 
 if TYPE_CHECKING:
-    from central.ble_reader import GatewaySession, TokenRead
+    from endorse_ble.central.ble_reader import GatewaySession, TokenRead
 
 
 @dataclass(frozen=True, repr=False)

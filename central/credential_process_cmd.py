@@ -13,17 +13,21 @@ import argparse
 import sys
 import time
 
-from central.cli_text import HelpFormatter
-from central.credential_cache import DEFAULT_SKEW_SECONDS, CredentialCache, render_process_json
-from central.credential_flow import TokenSource, obtain_credentials
-from central.credentials import AwsCredentials
-from central.errors import CredentialsFileError, UsageError
-from central.failures import exit_code_table, explain, report
-from central.gateway_options import add_gateway_options
-from central.progress import Progress
-from central.settings import Settings, add_config_options, resolve
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.credential_cache import (
+    DEFAULT_SKEW_SECONDS,
+    CredentialCache,
+    render_process_json,
+)
+from endorse_ble.central.credential_flow import TokenSource, obtain_credentials
+from endorse_ble.central.credentials import AwsCredentials
+from endorse_ble.central.errors import CredentialsFileError, UsageError
+from endorse_ble.central.failures import exit_code_table, explain, report
+from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.settings import Settings, add_config_options, resolve
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 EPILOG = f"""\
 In ~/.aws/config:

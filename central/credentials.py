@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from central.credential_cache import PROCESS_KEYS, render_process_json
-from central.errors import ExchangeClientError, ExchangeFailure
-from central.process_json import format_utc, is_plain_string, parse_utc
-from tokenlink.redact import describe_secret
+from endorse_ble.central.credential_cache import PROCESS_KEYS, render_process_json
+from endorse_ble.central.errors import ExchangeClientError, ExchangeFailure
+from endorse_ble.central.process_json import format_utc, is_plain_string, parse_utc
+from endorse_ble.tokenlink.redact import describe_secret
 
 # STS: AccessKeyId 16-128 chars; session tokens are a few hundred to ~2 KB; leave room.
 _LIMITS = {"AccessKeyId": 128, "SecretAccessKey": 256, "SessionToken": 8192}

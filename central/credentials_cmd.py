@@ -6,16 +6,16 @@ import argparse
 import json
 import sys
 
-from central.cli_text import HelpFormatter
-from central.credential_flow import TokenSource, obtain_credentials
-from central.credentials import ExchangeResult
-from central.exports import Shell, environment, render_exports
-from central.failures import report
-from central.gateway_options import add_gateway_options
-from central.progress import Progress
-from central.settings import add_config_options, resolve
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.credential_flow import TokenSource, obtain_credentials
+from endorse_ble.central.credentials import ExchangeResult
+from endorse_ble.central.exports import Shell, environment, render_exports
+from endorse_ble.central.failures import report
+from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.settings import add_config_options, resolve
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 EPILOG = """\
 examples:
@@ -79,7 +79,7 @@ def execute(args: argparse.Namespace, token_source: TokenSource | None = None) -
             f"credentials for IMSI {result.subject.imsi or '?'}, expire {credentials.expiration}"
         )
         if args.write_profile:
-            from central.aws_credentials_file import write_profile
+            from endorse_ble.central.aws_credentials_file import write_profile
 
             path = write_profile(args.write_profile, credentials)
             print(

@@ -1,7 +1,7 @@
 """The laptop CLI's errors: one root, each kind with a reason enum.
 
 Errors carry facts (what failed, which file, which status); the words a user reads and the
-exit code are chosen in one place, :mod:`central.failures`. This module imports nothing
+exit code are chosen in one place, :mod:`endorse_ble.central.failures`. This module imports nothing
 but the standard library, so the cached ``credential-process`` path can afford it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-from tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 
 class CentralError(EndorseBleError):

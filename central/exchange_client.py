@@ -16,9 +16,9 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from central.credentials import ExchangeResult, result_from_json
-from central.errors import ExchangeClientError, ExchangeFailure
-from tokenlink.redact import describe_secret
+from endorse_ble.central.credentials import ExchangeResult, result_from_json
+from endorse_ble.central.errors import ExchangeClientError, ExchangeFailure
+from endorse_ble.tokenlink.redact import describe_secret
 
 log = logging.getLogger(__name__)
 

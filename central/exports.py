@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 
-from central.credentials import AwsCredentials
+from endorse_ble.central.credentials import AwsCredentials
 
 
 class Shell(enum.Enum):

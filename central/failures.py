@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from central.errors import (
+from endorse_ble.central.errors import (
     BleReadError,
     ConfigError,
     CredentialsFileError,
@@ -21,8 +21,8 @@ from central.errors import (
     TokenInputError,
     UsageError,
 )
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from tokenlink.errors import EndorseBleError, TokenFormatError
+from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from endorse_ble.tokenlink.errors import EndorseBleError, TokenFormatError
 
 #: The gateway could not be found, reached or read (retrying may help).
 EXIT_GATEWAY = 3

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import sys
 
-from central.credential_cache import DEFAULT_SKEW_SECONDS, CredentialCache, render_process_json
+from endorse_ble.central.credential_cache import (
+    DEFAULT_SKEW_SECONDS,
+    CredentialCache,
+    render_process_json,
+)
 
 #: Options of credential-process that take a value; kept equal to the argparse definition
 #: by a test, so that the fast path skips exactly what the full parser would accept.
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if serve_cached(args):
         sys.exit(0)
-    from central.__main__ import run
+    from endorse_ble.central.__main__ import run
 
     sys.exit(run(["credential-process", *args]))
 

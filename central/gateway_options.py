@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from central.user_config import GatewayConfig
+from endorse_ble.central.user_config import GatewayConfig
 
 if TYPE_CHECKING:
-    from central.ble_reader import ReaderOptions
+    from endorse_ble.central.ble_reader import ReaderOptions
 
 DEFAULT_SCAN_TIMEOUT = 10.0
 DEFAULT_CHALLENGE_TIMEOUT = 30.0
@@ -38,7 +38,7 @@ class _Verbose(argparse.Action):
         setattr(namespace, self.dest, True)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("endorse-central: %(message)s"))
-        logger = logging.getLogger("central")
+        logger = logging.getLogger("endorse_ble.central")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
 
@@ -92,7 +92,7 @@ def gateway_flags(args: argparse.Namespace) -> GatewayConfig:
 
 def to_reader_options(gateway: GatewayConfig) -> ReaderOptions:
     """The ble_reader options for resolved ``gateway`` settings (imports bleak)."""
-    from central.ble_reader import ReaderOptions
+    from endorse_ble.central.ble_reader import ReaderOptions
 
     return ReaderOptions(
         name=gateway.name,

@@ -11,12 +11,12 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from central.gateway_options import to_reader_options
-from central.progress import Progress
-from central.user_config import GatewayConfig
+from endorse_ble.central.gateway_options import to_reader_options
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.user_config import GatewayConfig
 
 if TYPE_CHECKING:
-    from central.ble_reader import GatewayAdvert, GatewaySession
+    from endorse_ble.central.ble_reader import GatewayAdvert, GatewaySession
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ def with_gateway(
     what: str,
 ) -> T:
     """Connect to the gateway and run ``action`` on the session, announced as ``what``."""
-    from central.ble_reader import connect, find_gateway
+    from endorse_ble.central.ble_reader import connect, find_gateway
 
     options = to_reader_options(gateway)
 
@@ -46,7 +46,7 @@ def with_gateway(
 
 def scan_gateways(gateway: GatewayConfig, progress: Progress) -> list[GatewayAdvert]:
     """Gateways advertising the profile that match ``gateway`` (name/address filters)."""
-    from central.ble_reader import scan
+    from endorse_ble.central.ble_reader import scan
 
     options = to_reader_options(gateway)
     with progress.step(f"scanning for {options.scan_timeout:g} s..."):

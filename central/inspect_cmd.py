@@ -8,13 +8,13 @@ import os
 import sys
 import time
 
-from central.cli_text import HelpFormatter
-from central.errors import InputFailure, TokenInputError, UsageError
-from central.failures import report
-from central.token_view import format_rows, token_lines, token_summary
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
-from tokenlink.token import MAX_TOKEN_BYTES, Token, parse_token
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.errors import InputFailure, TokenInputError, UsageError
+from endorse_ble.central.failures import report
+from endorse_ble.central.token_view import format_rows, token_lines, token_summary
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.token import MAX_TOKEN_BYTES, Token, parse_token
 
 EPILOG = """\
 examples:
@@ -81,7 +81,7 @@ def _inspect(args: argparse.Namespace) -> tuple[Token, str | None]:
     token = parse_token(read_source(args.source))
     key_url = None
     if args.verify:
-        from central.token_verify import DEFAULT_KEYSTORE, verify_signature
+        from endorse_ble.central.token_verify import DEFAULT_KEYSTORE, verify_signature
 
         key_url = verify_signature(token, args.keystore or DEFAULT_KEYSTORE)
     return token, key_url

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from central.cli_text import HelpFormatter
-from central.credential_cache import CredentialCache, is_valid_profile
-from central.errors import CredentialsFileError, UsageError
-from central.failures import report
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.credential_cache import CredentialCache, is_valid_profile
+from endorse_ble.central.errors import CredentialsFileError, UsageError
+from endorse_ble.central.failures import report
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,15 +10,15 @@ import argparse
 import json
 import sys
 
-from central.cli_text import HelpFormatter
-from central.exchange_client import sanitize
-from central.failures import report
-from central.gateway_options import add_gateway_options
-from central.gateway_session import scan_gateways
-from central.progress import Progress
-from central.settings import add_config_options, resolve
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.exchange_client import sanitize
+from endorse_ble.central.failures import report
+from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.gateway_session import scan_gateways
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.settings import add_config_options, resolve
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from central.credential_cache import is_valid_profile
-from central.errors import UsageError
-from central.gateway_options import gateway_flags
-from central.paths import default_config_path
-from central.user_config import GatewayConfig, load_user_config, validate_exchange_url
+from endorse_ble.central.credential_cache import is_valid_profile
+from endorse_ble.central.errors import UsageError
+from endorse_ble.central.gateway_options import gateway_flags
+from endorse_ble.central.paths import default_config_path
+from endorse_ble.central.user_config import GatewayConfig, load_user_config, validate_exchange_url
 
 DEFAULT_EXCHANGE_TIMEOUT = 10.0
 

@@ -8,20 +8,20 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from central.cli_text import HelpFormatter
-from central.failures import report
-from central.gateway_options import add_gateway_options
-from central.gateway_session import with_gateway
-from central.progress import Progress
-from central.settings import add_config_options, resolve
-from central.status_view import info_json, status_lines
-from central.token_view import format_rows
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.failures import report
+from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.gateway_session import with_gateway
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.settings import add_config_options, resolve
+from endorse_ble.central.status_view import info_json, status_lines
+from endorse_ble.central.token_view import format_rows
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 if TYPE_CHECKING:
-    from central.ble_reader import GatewaySession
-    from tokenlink.profile import InfoRecord
+    from endorse_ble.central.ble_reader import GatewaySession
+    from endorse_ble.tokenlink.profile import InfoRecord
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from central.exchange_client import sanitize
-from central.process_json import format_utc
-from central.token_view import duration
-from tokenlink.profile import InfoRecord
+from endorse_ble.central.exchange_client import sanitize
+from endorse_ble.central.process_json import format_utc
+from endorse_ble.central.token_view import duration
+from endorse_ble.tokenlink.profile import InfoRecord
 
 
 def _get(obj: Any, *keys: str) -> Any:

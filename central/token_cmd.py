@@ -6,18 +6,18 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from central.cli_text import HelpFormatter
-from central.failures import report
-from central.gateway_options import add_gateway_options
-from central.gateway_session import with_gateway
-from central.progress import Progress
-from central.settings import add_config_options, resolve
-from tokenlink.cli import EXIT_OK
-from tokenlink.errors import EndorseBleError
-from tokenlink.redact import describe_secret
+from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.failures import report
+from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.gateway_session import with_gateway
+from endorse_ble.central.progress import Progress
+from endorse_ble.central.settings import add_config_options, resolve
+from endorse_ble.tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.redact import describe_secret
 
 if TYPE_CHECKING:
-    from central.ble_reader import GatewaySession, TokenRead
+    from endorse_ble.central.ble_reader import GatewaySession, TokenRead
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

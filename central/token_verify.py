@@ -15,10 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from central.errors import InputFailure, TokenInputError
-from central.exchange_client import fetch_keystore_pem
-from central.user_config import validate_exchange_url
-from tokenlink.token import Token
+from endorse_ble.central.errors import InputFailure, TokenInputError
+from endorse_ble.central.exchange_client import fetch_keystore_pem
+from endorse_ble.central.user_config import validate_exchange_url
+from endorse_ble.tokenlink.token import Token
 
 #: Endorse key ids: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
 KID_PATTERN = re.compile(r"v1-[0-9a-f]{32}-x509\.pem")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from central.exchange_client import sanitize
-from central.process_json import format_utc
-from tokenlink.token import Token
+from endorse_ble.central.exchange_client import sanitize
+from endorse_ble.central.process_json import format_utc
+from endorse_ble.tokenlink.token import Token
 
 
 def duration(seconds: float) -> str:

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from central.credential_cache import is_valid_profile
-from central.errors import ConfigError
-from central.paths import default_config_path
-from tokenlink.net import is_loopback_host
+from endorse_ble.central.credential_cache import is_valid_profile
+from endorse_ble.central.errors import ConfigError
+from endorse_ble.central.paths import default_config_path
+from endorse_ble.tokenlink.net import is_loopback_host
 
 MAX_CONFIG_BYTES = 256 * 1024
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from tokenlink.cli import Subcommand, dispatch
+from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
 COMMANDS: dict[str, Subcommand] = {
-    "serve": Subcommand("exchange.serve", "serve the exchange API over HTTP on 127.0.0.1"),
+    "serve": Subcommand(
+        "endorse_ble.exchange.serve", "serve the exchange API over HTTP on 127.0.0.1"
+    ),
 }
 
 
 def main() -> None:
-    sys.exit(dispatch("endorse-exchange", __doc__ or "", COMMANDS))
+    sys.exit(dispatch("endorse-exchange", __doc__ or "", COMMANDS, extra="exchange"))
 
 
 if __name__ == "__main__":

@@ -6,15 +6,15 @@ benchmarks may pass their own key fetcher.
 
 from __future__ import annotations
 
-from exchange.aws_clients import dynamodb_client, sts_client
-from exchange.config import ExchangeConfig
-from exchange.issuer import StsIssuer
-from exchange.keystore import KeyFetcher, KeyStore
-from exchange.keystore_http import HttpKeyFetcher
-from exchange.policy import AccessPolicy
-from exchange.replay import DynamoReplayGuard, MemoryReplayGuard, ReplayGuard
-from exchange.service import ExchangeService
-from exchange.verifier import TokenVerifier
+from endorse_ble.exchange.aws_clients import dynamodb_client, sts_client
+from endorse_ble.exchange.config import ExchangeConfig
+from endorse_ble.exchange.issuer import StsIssuer
+from endorse_ble.exchange.keystore import KeyFetcher, KeyStore
+from endorse_ble.exchange.keystore_http import HttpKeyFetcher
+from endorse_ble.exchange.policy import AccessPolicy
+from endorse_ble.exchange.replay import DynamoReplayGuard, MemoryReplayGuard, ReplayGuard
+from endorse_ble.exchange.service import ExchangeService
+from endorse_ble.exchange.verifier import TokenVerifier
 
 
 def build_replay_guard(config: ExchangeConfig) -> ReplayGuard:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from exchange.errors import ConfigError
-from tokenlink.net import is_loopback_host
-from tokenlink.token import MAX_TOKEN_BYTES
+from endorse_ble.exchange.errors import ConfigError
+from endorse_ble.tokenlink.net import is_loopback_host
+from endorse_ble.tokenlink.token import MAX_TOKEN_BYTES
 
 #: Endorse key ids as published: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
 DEFAULT_KID_PATTERN = r"^v1-[0-9a-f]{32}-x509\.pem$"

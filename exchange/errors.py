@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from types import MappingProxyType
 
-from tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 
 class ErrorCode(enum.Enum):

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from exchange.aws_clients import AWS_ERRORS, aws_error_code
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.policy import Grant
+from endorse_ble.exchange.aws_clients import AWS_ERRORS, aws_error_code
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.policy import Grant
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient

@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from exchange.config import KeystoreSettings
-from exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.config import KeystoreSettings
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 
 log = logging.getLogger(__name__)
 

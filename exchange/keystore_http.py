@@ -6,7 +6,7 @@ import logging
 
 import requests
 
-from exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,8 @@ _CHUNK = 4096
 
 
 class HttpKeyFetcher:
-    """A :class:`exchange.keystore.KeyFetcher` over requests, with a timeout and a size cap.
+    """A :class:`~endorse_ble.exchange.keystore.KeyFetcher` over requests, with a timeout and
+    a size cap.
 
     Redirects are not followed (the key must come from the configured prefix), and the
     environment's proxies and .netrc are ignored (no credentials are ever sent).

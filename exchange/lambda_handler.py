@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: ``exchange.lambda_handler.handler``.
+"""AWS Lambda entry point: ``endorse_ble.exchange.lambda_handler.handler``.
 
 Accepts API Gateway REST API (payload format 1.0) and HTTP API (2.0) proxy events, with
 plain or base64-encoded bodies, and answers in the matching proxy response format. The
@@ -18,10 +18,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from exchange.app import build_service
-from exchange.config import config_from_env
-from exchange.errors import ConfigError, ErrorCode, ExchangeError
-from exchange.service import ExchangeService, error_response
+from endorse_ble.exchange.app import build_service
+from endorse_ble.exchange.config import config_from_env
+from endorse_ble.exchange.errors import ConfigError, ErrorCode, ExchangeError
+from endorse_ble.exchange.service import ExchangeService, error_response
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,10 @@ def reset() -> None:
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """The Lambda function handler (configure it as ``exchange.lambda_handler.handler``)."""
+    """The Lambda function handler.
+
+    Configure it as ``endorse_ble.exchange.lambda_handler.handler``.
+    """
     try:
         adapter = _default_adapter()
     except ConfigError as exc:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from exchange.config import AllowEntry, ExchangeConfig
-from exchange.errors import ErrorCode, ExchangeError
-from tokenlink.token import Token
+from endorse_ble.exchange.config import AllowEntry, ExchangeConfig
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.tokenlink.token import Token
 
 
 @dataclass(frozen=True)

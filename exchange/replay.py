@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from exchange.aws_clients import AWS_ERRORS, aws_error_code
-from exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.aws_clients import AWS_ERRORS, aws_error_code
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

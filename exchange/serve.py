@@ -19,12 +19,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from exchange.app import build_service
-from exchange.config import load_config_file
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.service import ExchangeService, error_response
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from tokenlink.net import is_loopback_host
+from endorse_ble.exchange.app import build_service
+from endorse_ble.exchange.config import load_config_file
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.service import ExchangeService, error_response
+from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from endorse_ble.tokenlink.net import is_loopback_host
 
 log = logging.getLogger(__name__)
 

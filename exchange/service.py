@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.issuer import CredentialIssuer
-from exchange.policy import AccessPolicy
-from exchange.replay import ReplayGuard
-from exchange.verifier import TokenVerifier
-from tokenlink.redact import describe_secret
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.issuer import CredentialIssuer
+from endorse_ble.exchange.policy import AccessPolicy
+from endorse_ble.exchange.replay import ReplayGuard
+from endorse_ble.exchange.verifier import TokenVerifier
+from endorse_ble.tokenlink.redact import describe_secret
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,16 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
-from exchange.config import IMEI_PATTERN, IMSI_PATTERN, TokenSettings
-from exchange.errors import ErrorCode, ExchangeError
-from tokenlink.errors import TokenFormatError
-from tokenlink.token import ENDORSE_CLAIM, EndorseClaim, Token, TokenHeader, b64url_decode
+from endorse_ble.exchange.config import IMEI_PATTERN, IMSI_PATTERN, TokenSettings
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.tokenlink.errors import TokenFormatError
+from endorse_ble.tokenlink.token import (
+    ENDORSE_CLAIM,
+    EndorseClaim,
+    Token,
+    TokenHeader,
+    b64url_decode,
+)
 
 ALGORITHM = "RS256"
 #: Claims every Endorse token carries (endorse-facts.md, "The token").

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import sys
 
-from tokenlink.cli import Subcommand, dispatch
+from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
 COMMANDS: dict[str, Subcommand] = {
-    "run": Subcommand("peripheral.run_cmd", "run the gateway daemon (what systemd starts)"),
+    "run": Subcommand(
+        "endorse_ble.peripheral.run_cmd", "run the gateway daemon (what systemd starts)"
+    ),
     "check-config": Subcommand(
-        "peripheral.check_config", "validate a config file and print the effective settings"
+        "endorse_ble.peripheral.check_config",
+        "validate a config file and print the effective settings",
     ),
 }
 
 
 def main() -> None:
-    sys.exit(dispatch("endorse-peripheral", __doc__ or "", COMMANDS))
+    sys.exit(dispatch("endorse-peripheral", __doc__ or "", COMMANDS, extra="peripheral"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@
   aside, never mistaken for the answer.
 * :class:`ResponseReader` joins the two for one command and enforces the size bounds.
 
-The information text is read into values by :mod:`peripheral.at_parser`.
+The information text is read into values by :mod:`endorse_ble.peripheral.at_parser`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from peripheral.at_parser import split_fields
-from peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
+from endorse_ble.peripheral.at_parser import split_fields
+from endorse_ble.peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
 
 #: Longest line kept; 27.007 answers are far shorter (an ATI banner line is < 100 bytes).
 MAX_LINE_BYTES = 512

@@ -1,7 +1,7 @@
 """The modem over AT commands: the only gateway module that imports pyserial.
 
-:class:`AtModem` implements the :class:`peripheral.ports.Modem` seam. It is blocking (the
-daemon calls it from a worker thread) and never raises to its caller: a port that is
+:class:`AtModem` implements the :class:`~endorse_ble.peripheral.ports.Modem` seam. It is
+blocking (the daemon calls it from a worker thread) and never raises to its caller: a port that is
 missing, locked by pppd, gone mid-session, silent, speaking PPP or spewing garbage turns
 into ``Registration.UNKNOWN`` with a ``detail`` saying why, and the next call tries again
 (reopening the port, so a modem that re-enumerates after a reset comes back by itself).
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import serial
 
-from peripheral.at_framing import (
+from endorse_ble.peripheral.at_framing import (
     MAX_RESPONSE_BYTES,
     AtResponse,
     LineKind,
@@ -31,7 +31,7 @@ from peripheral.at_framing import (
     classify,
     looks_like_ppp,
 )
-from peripheral.at_parser import (
+from endorse_ble.peripheral.at_parser import (
     ICCID_COMMANDS,
     best_registration,
     parse_cops,
@@ -41,9 +41,9 @@ from peripheral.at_parser import (
     parse_imsi,
     parse_registration,
 )
-from peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
-from peripheral.ports import ModemHealth, ModemIdentity, Registration
-from peripheral.settings import ModemSettings
+from endorse_ble.peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
+from endorse_ble.peripheral.settings import ModemSettings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 Parsers for +CGSN (5.4), +CIMI (5.6), the vendor ICCID commands, +CSQ (8.5), +CREG/+CGREG/
 +CEREG (7.2, 10.1.19, 10.1.21) and +COPS (7.3). Each takes the information lines of one
-answer (as collected by :mod:`peripheral.at_framing`) and returns a value, or raises
+answer (as collected by :mod:`endorse_ble.peripheral.at_framing`) and returns a value, or raises
 :class:`AtParseError` with a reason for a malformed answer; never any other exception.
 """
 
@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from peripheral.modem_errors import AtParseError, AtParseReason
-from peripheral.ports import Registration
+from endorse_ble.peripheral.modem_errors import AtParseError, AtParseReason
+from endorse_ble.peripheral.ports import Registration
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import json
 import sys
 from typing import Any
 
-from peripheral.config import config_keys, config_value, load_config
-from peripheral.errors import ConfigError
-from peripheral.settings import GatewayConfig
-from tokenlink.cli import EXIT_OK, EXIT_USAGE
-from tokenlink.redact import describe_secret
+from endorse_ble.peripheral.config import config_keys, config_value, load_config
+from endorse_ble.peripheral.errors import ConfigError
+from endorse_ble.peripheral.settings import GatewayConfig
+from endorse_ble.tokenlink.cli import EXIT_OK, EXIT_USAGE
+from endorse_ble.tokenlink.redact import describe_secret
 
 _SECRET_WORDS = ("secret", "password", "token")
 

@@ -1,4 +1,5 @@
-"""Read the gateway's TOML configuration into :class:`peripheral.settings.GatewayConfig`.
+"""Read the gateway's TOML configuration into a
+:class:`~endorse_ble.peripheral.settings.GatewayConfig`.
 
 Pure apart from reading the one file. Every refusal is a :class:`ConfigError` whose
 message is one line naming the file, the dotted key and what is expected, e.g.::
@@ -7,7 +8,8 @@ message is one line naming the file, the dotted key and what is expected, e.g.::
     between 0 and 1, got 1.5
 
 Sections and keys are those of ``config.example.toml`` (``[log] level`` maps to
-``GatewayConfig.log_level``); keys left out take the defaults in ``peripheral.settings``.
+``GatewayConfig.log_level``); keys left out take the defaults in
+``endorse_ble.peripheral.settings``.
 
 Decisions worth knowing:
 
@@ -32,8 +34,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from peripheral.errors import ConfigError, ConfigReason
-from peripheral.settings import (
+from endorse_ble.peripheral.errors import ConfigError, ConfigReason
+from endorse_ble.peripheral.settings import (
     BleSettings,
     CellularSettings,
     EndorseSettings,
@@ -41,7 +43,7 @@ from peripheral.settings import (
     ModemSettings,
     RefreshSettings,
 )
-from tokenlink.net import is_loopback_host
+from endorse_ble.tokenlink.net import is_loopback_host
 
 #: A configuration file is a few hundred bytes; refuse to parse anything absurd.
 MAX_CONFIG_BYTES = 1024 * 1024

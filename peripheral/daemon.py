@@ -13,18 +13,18 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-from peripheral.gatt_view import (
+from endorse_ble.peripheral.gatt_view import (
     ChallengeHandler,
     GattSnapshot,
     choose_token,
     gatt_snapshot,
     next_expiry,
 )
-from peripheral.ports import Clock, Modem, ModemHealth, TokenSource
-from peripheral.settings import GatewayConfig
-from peripheral.status_line import format_status_line
-from peripheral.store_state import StoreError, StoreSnapshot, StoreState
-from peripheral.token_store import TokenStore
+from endorse_ble.peripheral.ports import Clock, Modem, ModemHealth, TokenSource
+from endorse_ble.peripheral.settings import GatewayConfig
+from endorse_ble.peripheral.status_line import format_status_line
+from endorse_ble.peripheral.store_state import StoreError, StoreSnapshot, StoreState
+from endorse_ble.peripheral.token_store import TokenStore
 
 log = logging.getLogger(__name__)
 

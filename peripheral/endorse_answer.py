@@ -1,7 +1,7 @@
 """Endorse's answer, read without trusting it: bounded bytes, JSON, a token, the nonce.
 
 Pure (no network library), so every refusal is tested with byte literals. The HTTP
-adapter (:mod:`peripheral.endorse_client`) feeds it the status, headers and body chunks.
+adapter (:mod:`endorse_ble.peripheral.endorse_client`) feeds it the status, headers and body chunks.
 Endorse answers ``{"token": "<JWT>"}`` (SORACOM Endorse docs); its error answers are not
 documented, so any non-200 is an error carrying a short, sanitised excerpt of the body.
 """
@@ -14,10 +14,10 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
-from tokenlink.errors import TokenFormatError
-from tokenlink.redact import describe_secret
-from tokenlink.token import Token, parse_token
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.tokenlink.errors import TokenFormatError
+from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.token import Token, parse_token
 
 #: Longest nonce sent to Endorse; a challenge is a few dozen characters at most.
 MAX_NONCE_CHARS = 256

@@ -19,7 +19,7 @@ cellular link before it is made:
   ``ip rule from <address> table cellular``); the kernel will not enforce it otherwise.
 
 Before each fetch an interface given by name must exist and be up (sysfs IFF_UP, see
-:mod:`peripheral.link_state`), or the fetch fails at once with ``INTERFACE_MISSING`` or
+:mod:`endorse_ble.peripheral.link_state`), or the fetch fails at once with ``INTERFACE_MISSING`` or
 ``INTERFACE_DOWN``. Proxies from the environment and ``.netrc`` are ignored
 (``trust_env=False``), as a proxy would carry the request off the cellular link.
 
@@ -51,7 +51,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 
-from peripheral.endorse_answer import (
+from endorse_ble.peripheral.endorse_answer import (
     check_declared_length,
     check_status,
     excerpt,
@@ -59,12 +59,12 @@ from peripheral.endorse_answer import (
     read_bounded,
     token_from_body,
 )
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
-from peripheral.link_state import SYSFS_NET, require_link_up
-from peripheral.ports import TokenSource
-from peripheral.settings import CellularSettings, EndorseSettings
-from tokenlink.redact import describe_secret
-from tokenlink.token import Token
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.peripheral.link_state import SYSFS_NET, require_link_up
+from endorse_ble.peripheral.ports import TokenSource
+from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
+from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.token import Token
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class _BoundAdapter(HTTPAdapter):
 
 
 class EndorseClient:
-    """A :class:`peripheral.ports.TokenSource` that asks Endorse over the cellular link.
+    """A :class:`endorse_ble.peripheral.ports.TokenSource` that asks Endorse over the cellular link.
 
     Blocking; the daemon calls :meth:`fetch` from a worker thread. Call :meth:`close`
     when done. Every failure is an :class:`EndorseFetchError` with a reason.

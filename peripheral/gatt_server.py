@@ -27,10 +27,10 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.service import method
 
-from peripheral.errors import PeripheralError
-from peripheral.gatt_view import ChallengeHandler, GattSnapshot
-from peripheral.settings import BleSettings
-from tokenlink import profile
+from endorse_ble.peripheral.errors import PeripheralError
+from endorse_ble.peripheral.gatt_view import ChallengeHandler, GattSnapshot
+from endorse_ble.peripheral.settings import BleSettings
+from endorse_ble.tokenlink import profile
 
 log = logging.getLogger(__name__)
 

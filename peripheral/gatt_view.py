@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from peripheral.ports import ModemHealth
-from peripheral.store_state import ChallengeState, StoreSnapshot, StoreState
-from tokenlink import profile
-from tokenlink.token import Token
+from endorse_ble.peripheral.ports import ModemHealth
+from endorse_ble.peripheral.store_state import ChallengeState, StoreSnapshot, StoreState
+from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.token import Token
 
 _TOKEN_STATE = {
     StoreState.EMPTY: profile.TokenState.EMPTY,

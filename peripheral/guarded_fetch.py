@@ -12,10 +12,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from peripheral.ports import Clock, Modem, Registration, TokenSource
-from peripheral.refresh_schedule import is_servable
-from peripheral.store_state import StoreError, StoreErrorReason, safe_reason
-from tokenlink.token import Token
+from endorse_ble.peripheral.ports import Clock, Modem, Registration, TokenSource
+from endorse_ble.peripheral.refresh_schedule import is_servable
+from endorse_ble.peripheral.store_state import StoreError, StoreErrorReason, safe_reason
+from endorse_ble.tokenlink.token import Token
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import enum
 import re
 from pathlib import Path
 
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 
 SYSFS_NET = Path("/sys/class/net")
 IFF_UP = 0x1

@@ -2,7 +2,8 @@
 
 :class:`AtParseError` is raised by the pure AT parser for a malformed line;
 :class:`ModemError` by the serial adapter for a session that went wrong. Neither ever
-reaches the daemon from :class:`peripheral.at_modem.AtModem`'s ``identity()``/``health()``,
+reaches the daemon from :class:`~endorse_ble.peripheral.at_modem.AtModem`'s
+``identity()``/``health()``,
 which turn them into ``Registration.UNKNOWN`` with a detail saying why.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from peripheral.errors import PeripheralError
+from endorse_ble.peripheral.errors import PeripheralError
 
 
 class ModemErrorReason(enum.Enum):

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from tokenlink.token import Token
+from endorse_ble.tokenlink.token import Token
 
 
 class Clock(Protocol):

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.settings import RefreshSettings
 
 JitterKind = Literal["full", "decorrelated"]
 

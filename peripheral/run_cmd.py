@@ -17,20 +17,20 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from peripheral.config import load_config
-from peripheral.errors import ConfigError, PeripheralError
-from peripheral.settings import GatewayConfig
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from endorse_ble.peripheral.config import load_config
+from endorse_ble.peripheral.errors import ConfigError, PeripheralError
+from endorse_ble.peripheral.settings import GatewayConfig
+from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from peripheral.at_modem import AtModem
-    from peripheral.daemon import GatewayDaemon
-    from peripheral.endorse_client import EndorseClient
-    from peripheral.gatt_server import TokenGattServer
-    from peripheral.gatt_view import ChallengeHandler
-    from peripheral.sd_notify import SdNotifier
+    from endorse_ble.peripheral.at_modem import AtModem
+    from endorse_ble.peripheral.daemon import GatewayDaemon
+    from endorse_ble.peripheral.endorse_client import EndorseClient
+    from endorse_ble.peripheral.gatt_server import TokenGattServer
+    from endorse_ble.peripheral.gatt_view import ChallengeHandler
+    from endorse_ble.peripheral.sd_notify import SdNotifier
 
-log = logging.getLogger("peripheral")
+log = logging.getLogger("endorse_ble.peripheral")
 
 DEFAULT_CONFIG = "/etc/endorse-ble/config.toml"
 
@@ -67,17 +67,17 @@ class RealParts:
     """The adapters for real hardware and network: requests, pyserial, bless."""
 
     def token_source(self, config: GatewayConfig) -> EndorseClient:
-        from peripheral.endorse_client import EndorseClient
+        from endorse_ble.peripheral.endorse_client import EndorseClient
 
         return EndorseClient(config.endorse, config.cellular)
 
     def modem(self, config: GatewayConfig) -> AtModem:
-        from peripheral.at_modem import AtModem
+        from endorse_ble.peripheral.at_modem import AtModem
 
         return AtModem(config.modem)
 
     def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> TokenGattServer:
-        from peripheral.gatt_server import TokenGattServer
+        from endorse_ble.peripheral.gatt_server import TokenGattServer
 
         return TokenGattServer(config.ble, on_challenge)
 
@@ -116,9 +116,9 @@ class Reloader:
 async def serve(config: GatewayConfig, config_path: str, log_level: str | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     # Imported here so that `check-config` and `--help` stay light.
-    from peripheral.daemon import GatewayDaemon
-    from peripheral.ports import SystemClock
-    from peripheral.sd_notify import SdNotifier
+    from endorse_ble.peripheral.daemon import GatewayDaemon
+    from endorse_ble.peripheral.ports import SystemClock
+    from endorse_ble.peripheral.sd_notify import SdNotifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
 """The gateway's typed, frozen settings. Defaults here are the documented defaults.
 
-``peripheral.config`` loads and validates TOML into these; every other module receives
+``endorse_ble.peripheral.config`` loads and validates TOML into these; every other module receives
 the one section it needs, never the raw TOML.
 """
 

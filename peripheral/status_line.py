@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from peripheral.ports import Registration
-from peripheral.sd_notify import STATUS_MAX_CHARS, sanitize_status
+from endorse_ble.peripheral.ports import Registration
+from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS, sanitize_status
 
 # Leaves room for the token and modem parts inside STATUS_MAX_CHARS.
 ERROR_MAX_CHARS = 100

@@ -10,11 +10,11 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from peripheral.errors import PeripheralError
-from peripheral.settings import RefreshMode
-from tokenlink import profile
-from tokenlink.redact import describe_secret
-from tokenlink.token import Token
+from endorse_ble.peripheral.errors import PeripheralError
+from endorse_ble.peripheral.settings import RefreshMode
+from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.token import Token
 
 #: A challenge nonce arrives over the air, so it is bounded: 8..64 base64url characters
 #: (docs/protocol.md, "Challenge"). It ends up in an Endorse query string, so nothing that

@@ -18,17 +18,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
 
-from peripheral.guarded_fetch import GuardedFetch
-from peripheral.ports import Clock, Modem, TokenSource
-from peripheral.refresh_schedule import (
+from endorse_ble.peripheral.guarded_fetch import GuardedFetch
+from endorse_ble.peripheral.ports import Clock, Modem, TokenSource
+from endorse_ble.peripheral.refresh_schedule import (
     Backoff,
     ChallengeBudget,
     JitterKind,
     is_servable,
     renew_delay,
 )
-from peripheral.settings import RefreshSettings
-from peripheral.store_state import (
+from endorse_ble.peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.store_state import (
     ChallengeSnapshot,
     ChallengeState,
     StoreError,
@@ -38,7 +38,7 @@ from peripheral.store_state import (
     safe_reason,
     validate_nonce,
 )
-from tokenlink.token import Token
+from endorse_ble.tokenlink.token import Token
 
 logger = logging.getLogger(__name__)
 

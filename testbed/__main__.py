@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import sys
 
-from tokenlink.cli import Subcommand, dispatch
+from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
 COMMANDS = {
     "bluez": Subcommand(
-        "testbed.bluez.cli", "run a fake BlueZ on two private D-Bus buses (the mock BLE adapter)"
+        "endorse_ble.testbed.bluez.cli",
+        "run a fake BlueZ on two private D-Bus buses (the mock BLE adapter)",
     ),
     "endorse": Subcommand(
-        "testbed.endorse.cli",
+        "endorse_ble.testbed.endorse.cli",
         "run the Endorse simulator (RS256 tokens and a keystore) on 127.0.0.1",
     ),
     "modem": Subcommand(
-        "testbed.modem.cli",
+        "endorse_ble.testbed.modem.cli",
         "run a 3G modem emulator on a pseudo-terminal and print its device path",
     ),
-    "aws": Subcommand("testbed.aws.cli", "run a local AWS (moto: STS, DynamoDB) on 127.0.0.1"),
+    "aws": Subcommand(
+        "endorse_ble.testbed.aws.cli", "run a local AWS (moto: STS, DynamoDB) on 127.0.0.1"
+    ),
     "demo": Subcommand(
-        "testbed.demo",
+        "endorse_ble.testbed.demo",
         "the whole chain on this machine: gateway -> BLE -> laptop -> exchange -> credentials",
     ),
     "smoke": Subcommand(
-        "testbed.smoke", "check the mock BLE adapter: a bless server read by a bleak client"
+        "endorse_ble.testbed.smoke",
+        "check the mock BLE adapter: a bless server read by a bleak client",
     ),
 }
 

@@ -1,10 +1,10 @@
 """A virtual clock for tests and benchmarks: hours of schedule run in milliseconds.
 
-:class:`VirtualClock` implements ``peripheral.ports.Clock``. ``sleep()`` parks the caller
-until the test advances virtual time (``advance``, ``run_until``) or an auto-advance driver
-(``drive``) jumps to the next sleeper's deadline whenever the program is idle. The wall
-clock is ``epoch`` plus elapsed monotonic time plus an offset that ``jump_wall`` changes
-on its own, to simulate NTP steps and skewed clocks.
+:class:`VirtualClock` implements ``endorse_ble.peripheral.ports.Clock``. ``sleep()`` parks
+the caller until the test advances virtual time (``advance``, ``run_until``) or an
+auto-advance driver (``drive``) jumps to the next sleeper's deadline whenever the program
+is idle. The wall clock is ``epoch`` plus elapsed monotonic time plus an offset that
+``jump_wall`` changes on its own, to simulate NTP steps and skewed clocks.
 
 "Idle" means no callback is ready on the event loop and no job runs in the loop's default
 executor (``asyncio.to_thread``): :meth:`VirtualClock.attach` installs a counting executor

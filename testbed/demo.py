@@ -19,11 +19,16 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from testbed.aws.env import TEST_ROLE_ARN, local_aws_env
-from testbed.bluez.harness import running_fake_bluez, spawn, stop_process, subprocess_env
-from testbed.endorse_keys import SimIdentity
-from testbed.gateway.process import GatewaySetup, running_gateway
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK
+from endorse_ble.testbed.aws.env import TEST_ROLE_ARN, local_aws_env
+from endorse_ble.testbed.bluez.harness import (
+    running_fake_bluez,
+    spawn,
+    stop_process,
+    subprocess_env,
+)
+from endorse_ble.testbed.endorse_keys import SimIdentity
+from endorse_ble.testbed.gateway.process import GatewaySetup, running_gateway
+from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK
 
 STEP_TIMEOUT = 30.0
 
@@ -177,7 +182,7 @@ async def _laptop(central_bus: str, exchange_url: str, logs: Path) -> tuple[dict
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "central",
+        "endorse_ble.central",
         "credentials",
         *args,
         env=env,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from peripheral.ports import Clock
-from testbed.endorse_keys import EndorseSigner, SimIdentity
-from tokenlink.token import Token, parse_token
+from endorse_ble.peripheral.ports import Clock
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.tokenlink.token import Token, parse_token
 
 
 class EndorseOutage(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from peripheral.ports import ModemHealth, ModemIdentity, Registration
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
 
 
 class ModemPortBusy(Exception):

@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from testbed.bluez import att
-from testbed.bluez.errors import FakeBluezError
-from testbed.bluez.harness import running_fake_bluez
-from testbed.bluez.sample_profile import NOTIFY_PREFIX, pattern
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.errors import FakeBluezError
+from endorse_ble.testbed.bluez.harness import running_fake_bluez
+from endorse_ble.testbed.bluez.sample_profile import NOTIFY_PREFIX, pattern
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from central.credential_flow import FreshToken
-from central.errors import CentralError
-from testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.central.credential_flow import FreshToken
+from endorse_ble.central.errors import CentralError
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 
 
 def parse(module_name: str, argv: list[str]) -> argparse.Namespace:

@@ -9,5 +9,6 @@ from pathlib import Path
 _TESTBED = Path(__file__).resolve().parent.parent / "testbed"
 
 pytest_plugins: list[str] = sorted(
-    f"testbed.{path.parent.name}.pytest_fixtures" for path in _TESTBED.glob("*/pytest_fixtures.py")
+    f"endorse_ble.testbed.{path.parent.name}.pytest_fixtures"
+    for path in _TESTBED.glob("*/pytest_fixtures.py")
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from testbed.endorse_keys import EndorseSigner, SimIdentity, endorse_payload
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity, endorse_payload
 
 
 def b64url(data: bytes) -> str:

@@ -28,14 +28,52 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
+def missing_extra(prog: str, extra: str, exc: ModuleNotFoundError) -> int:
+    """Say in one line which extra brings the missing library; return the usage code.
+
+    Extras add dependencies only: every part's modules are installed, but a command whose
+    part's libraries are not fails at its first third-party import.
+    """
+    print(
+        f"{prog}: this command needs the [{extra}] extra ({exc.name} is not installed): "
+        f"pip install 'endorse-ble[{extra}]'",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def _is_our_module(name: str | None) -> bool:
+    return name is None or name == "endorse_ble" or name.startswith("endorse_ble.")
+
+
 def dispatch(
     prog: str,
     description: str,
     commands: dict[str, Subcommand],
     argv: Sequence[str] | None = None,
     epilog: str | None = None,
+    extra: str | None = None,
 ) -> int:
-    """Parse ``argv`` and run the chosen subcommand, returning its exit code."""
+    """Parse ``argv`` and run the chosen subcommand, returning its exit code.
+
+    With ``extra``, a missing third-party library (the part was installed without its
+    extra) is reported in one line naming ``extra``, with exit code 2.
+    """
+    try:
+        return _dispatch(prog, description, commands, argv, epilog)
+    except ModuleNotFoundError as exc:
+        if extra is None or _is_our_module(exc.name):
+            raise
+        return missing_extra(prog, extra, exc)
+
+
+def _dispatch(
+    prog: str,
+    description: str,
+    commands: dict[str, Subcommand],
+    argv: Sequence[str] | None,
+    epilog: str | None,
+) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog=prog,

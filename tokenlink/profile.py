@@ -23,8 +23,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from tokenlink.errors import EndorseBleError
-from tokenlink.token import MAX_TOKEN_BYTES
+from endorse_ble.tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.token import MAX_TOKEN_BYTES
 
 PROFILE_VERSION = 1
 

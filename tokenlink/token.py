@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from tokenlink.errors import TokenFormatError, TokenFormatReason
-from tokenlink.redact import fingerprint
+from endorse_ble.tokenlink.errors import TokenFormatError, TokenFormatReason
+from endorse_ble.tokenlink.redact import fingerprint
 
 #: Largest token accepted anywhere. The GATT profile must carry at least 4 KiB
 #: (RSA-4096 plus large requestParameters); twice that leaves room and still bounds memory.

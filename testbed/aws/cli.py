@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from tokenlink.cli import EXIT_OK
+from endorse_ble.tokenlink.cli import EXIT_OK
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

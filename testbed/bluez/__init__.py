@@ -1,4 +1,5 @@
 """A fake BlueZ on private D-Bus buses: the mock BLE adapter under which real bless and
 bleak run, with ATT-level faithfulness (MTU, Read Blob, truncation, security) and fault
-injection. Start it with ``python -m testbed bluez`` or the ``fake_bluez`` pytest fixture.
+injection. Start it with ``python -m endorse_ble.testbed bluez`` or the ``fake_bluez``
+pytest fixture.
 """

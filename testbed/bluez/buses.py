@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed.bluez.errors import FakeBluezError, FakeBluezReason
+from endorse_ble.testbed.bluez.errors import FakeBluezError, FakeBluezReason
 
 logger = logging.getLogger(__name__)
 

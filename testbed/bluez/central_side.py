@@ -15,12 +15,12 @@ from typing import Any
 
 from dbus_fast import Message, Variant
 
-from testbed.bluez.adverts import normalize_uuid, scan_response_name
-from testbed.bluez.att import Security
-from testbed.bluez.counters import AirCounters
-from testbed.bluez.link import Faults, GattLink
-from testbed.bluez.objects import DBusReplyError, Interface, Method, ObjectServer
-from testbed.bluez.peripheral_side import ADAPTER, PeripheralSide, adapter_properties
+from endorse_ble.testbed.bluez.adverts import normalize_uuid, scan_response_name
+from endorse_ble.testbed.bluez.att import Security
+from endorse_ble.testbed.bluez.counters import AirCounters
+from endorse_ble.testbed.bluez.link import Faults, GattLink
+from endorse_ble.testbed.bluez.objects import DBusReplyError, Interface, Method, ObjectServer
+from endorse_ble.testbed.bluez.peripheral_side import ADAPTER, PeripheralSide, adapter_properties
 
 logger = logging.getLogger(__name__)
 

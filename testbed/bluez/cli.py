@@ -20,11 +20,11 @@ import logging
 import signal
 import sys
 
-from testbed.bluez import att
-from testbed.bluez.buses import BusPair
-from testbed.bluez.control_service import ControlService
-from testbed.bluez.errors import FakeBluezError
-from testbed.bluez.fake import FakeBluez
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.buses import BusPair
+from endorse_ble.testbed.bluez.control_service import ControlService
+from endorse_ble.testbed.bluez.errors import FakeBluezError
+from endorse_ble.testbed.bluez.fake import FakeBluez
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from testbed.bluez.errors import FakeBluezError, FakeBluezReason
+from endorse_ble.testbed.bluez.errors import FakeBluezError, FakeBluezReason
 
 CONTROL_NAME = "org.endorse.Testbed"
 CONTROL_PATH = "/org/endorse/testbed"
@@ -97,7 +97,7 @@ class TestbedControl:
         return list(reply.body)
 
     async def counters(self) -> dict[str, int]:
-        """All air counters (keys in :mod:`testbed.bluez.counters`)."""
+        """All air counters (keys in :mod:`endorse_ble.testbed.bluez.counters`)."""
         return dict((await self._call("GetCounters"))[0])
 
     async def reset_counters(self) -> None:

@@ -1,7 +1,7 @@
 """The testbed's control interface, on its own connection so it survives Restart.
 
 Name ``org.endorse.Testbed`` on the central bus, object ``/org/endorse/testbed``,
-interface ``org.endorse.Testbed1``; :mod:`testbed.bluez.control` is the typed client.
+interface ``org.endorse.Testbed1``; :mod:`endorse_ble.testbed.bluez.control` is the typed client.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
-from testbed.bluez import att
-from testbed.bluez.fake import FakeBluez
-from testbed.bluez.objects import DBusReplyError, Interface, Method, ObjectServer
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.fake import FakeBluez
+from endorse_ble.testbed.bluez.objects import DBusReplyError, Interface, Method, ObjectServer
 
 logger = logging.getLogger(__name__)
 

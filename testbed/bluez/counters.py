@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from testbed.bluez.att import OpKind
+from endorse_ble.testbed.bluez.att import OpKind
 
 DIRECTIONS = ("c2p", "p2c")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.errors import EndorseBleError
 
 
 class FakeBluezReason(enum.Enum):

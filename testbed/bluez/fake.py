@@ -17,13 +17,13 @@ from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import RequestNameReply
 
-from testbed.bluez import att
-from testbed.bluez.central_side import CentralSide
-from testbed.bluez.counters import AirCounters
-from testbed.bluez.errors import FakeBluezError, FakeBluezReason
-from testbed.bluez.link import Faults
-from testbed.bluez.objects import PROPERTIES, ObjectServer, call_remote
-from testbed.bluez.peripheral_side import PeripheralSide
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.central_side import CentralSide
+from endorse_ble.testbed.bluez.counters import AirCounters
+from endorse_ble.testbed.bluez.errors import FakeBluezError, FakeBluezReason
+from endorse_ble.testbed.bluez.link import Faults
+from endorse_ble.testbed.bluez.objects import PROPERTIES, ObjectServer, call_remote
+from endorse_ble.testbed.bluez.peripheral_side import PeripheralSide
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from testbed.bluez.buses import die_with_parent
-from testbed.bluez.control import TestbedControl
-from testbed.bluez.errors import FakeBluezError, FakeBluezReason
+from endorse_ble.testbed.bluez.buses import die_with_parent
+from endorse_ble.testbed.bluez.control import TestbedControl
+from endorse_ble.testbed.bluez.errors import FakeBluezError, FakeBluezReason
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
@@ -114,7 +114,7 @@ class FakeBluezHandle:
         proc = await spawn(
             self.env("peripheral"),
             "-m",
-            "testbed.bluez.sample_peripheral",
+            "endorse_ble.testbed.bluez.sample_peripheral",
             *args,
             stderr=self.log_dir / "peripheral.log",
         )
@@ -127,7 +127,7 @@ class FakeBluezHandle:
         proc = await spawn(
             self.env("central"),
             "-m",
-            "testbed.bluez.sample_central",
+            "endorse_ble.testbed.bluez.sample_central",
             *args,
             stderr=self.log_dir / "central.log",
         )
@@ -149,11 +149,11 @@ class FakeBluezHandle:
 
 @contextlib.asynccontextmanager
 async def running_fake_bluez(mtu: int, log_dir: Path) -> AsyncIterator[FakeBluezHandle]:
-    """Start ``python -m testbed bluez``, yield a handle, stop everything afterwards."""
+    """Start ``python -m endorse_ble.testbed bluez``, yield a handle, stop everything afterwards."""
     proc = await spawn(
         subprocess_env(""),
         "-m",
-        "testbed",
+        "endorse_ble.testbed",
         "bluez",
         "--mtu",
         str(mtu),

@@ -3,7 +3,7 @@
 The link mirrors every registered application's services under the central's device
 object (``<device>/serviceXXXX/charYYYY/descZZZZ``, handles in hex, as BlueZ's
 gatt-client.c names them) and carries each D-Bus operation across as the ATT PDUs BlueZ
-would send, using the rules in :mod:`testbed.bluez.att`: Read + Read Blob loop, MTU-1
+would send, using the rules in :mod:`endorse_ble.testbed.bluez.att`: Read + Read Blob loop, MTU-1
 responses, 512-byte values, MTU-3 notifications, Prepare/Execute long writes, security
 checks. Every PDU is counted; a fault can drop the link before the next request.
 """
@@ -18,17 +18,17 @@ from typing import Any
 
 from dbus_fast import Message, Variant
 
-from testbed.bluez import att
-from testbed.bluez.att import OpKind, Security
-from testbed.bluez.counters import AirCounters
-from testbed.bluez.gatt_model import (
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.att import OpKind, Security
+from endorse_ble.testbed.bluez.counters import AirCounters
+from endorse_ble.testbed.bluez.gatt_model import (
     CCCD_UUID,
     GATT_CHARACTERISTIC,
     GATT_DESCRIPTOR,
     GATT_SERVICE,
     DescriptorDef,
 )
-from testbed.bluez.mirror import (
+from endorse_ble.testbed.bluez.mirror import (
     CharHandlers,
     MirroredChar,
     characteristic_interface,
@@ -37,9 +37,9 @@ from testbed.bluez.mirror import (
     raise_reply,
     service_interface,
 )
-from testbed.bluez.notify_sessions import NotifySessions
-from testbed.bluez.objects import DBusReplyError, ObjectServer, call_remote
-from testbed.bluez.peripheral_side import Application
+from endorse_ble.testbed.bluez.notify_sessions import NotifySessions
+from endorse_ble.testbed.bluez.objects import DBusReplyError, ObjectServer, call_remote
+from endorse_ble.testbed.bluez.peripheral_side import Application
 
 logger = logging.getLogger(__name__)
 ERR = "org.bluez.Error"

@@ -15,11 +15,11 @@ from typing import Any
 
 from dbus_fast import Message, Variant
 
-from testbed.bluez import att
-from testbed.bluez.fd_channel import FdChannel
-from testbed.bluez.gatt_model import CharacteristicDef, DescriptorDef, ServiceDef
-from testbed.bluez.objects import DBusReplyError, FdReply, Interface, Method
-from testbed.bluez.peripheral_side import Application
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.fd_channel import FdChannel
+from endorse_ble.testbed.bluez.gatt_model import CharacteristicDef, DescriptorDef, ServiceDef
+from endorse_ble.testbed.bluez.objects import DBusReplyError, FdReply, Interface, Method
+from endorse_ble.testbed.bluez.peripheral_side import Application
 
 ERR = "org.bluez.Error"
 _INVALID = "Invalid arguments in method call"

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from dbus_fast import Message, Variant
 
-from testbed.bluez import att
-from testbed.bluez.att import OpKind
-from testbed.bluez.fd_channel import FdChannel
-from testbed.bluez.gatt_model import GATT_CHARACTERISTIC
-from testbed.bluez.mirror import MirroredChar, parse_options
-from testbed.bluez.objects import DBusReplyError, FdReply
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.att import OpKind
+from endorse_ble.testbed.bluez.fd_channel import FdChannel
+from endorse_ble.testbed.bluez.gatt_model import GATT_CHARACTERISTIC
+from endorse_ble.testbed.bluez.mirror import MirroredChar, parse_options
+from endorse_ble.testbed.bluez.objects import DBusReplyError, FdReply
 
 if TYPE_CHECKING:
-    from testbed.bluez.link import GattLink
+    from endorse_ble.testbed.bluez.link import GattLink
 
 logger = logging.getLogger(__name__)
 ERR = "org.bluez.Error"

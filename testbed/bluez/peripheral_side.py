@@ -17,9 +17,9 @@ from typing import Any
 
 from dbus_fast import Message, Variant, unpack_variants
 
-from testbed.bluez.adverts import AdvertError, Advertisement, parse_advertisement
-from testbed.bluez.gatt_model import GattTreeError, ServiceDef, parse_application
-from testbed.bluez.objects import (
+from endorse_ble.testbed.bluez.adverts import AdvertError, Advertisement, parse_advertisement
+from endorse_ble.testbed.bluez.gatt_model import GattTreeError, ServiceDef, parse_application
+from endorse_ble.testbed.bluez.objects import (
     OBJECT_MANAGER,
     PROPERTIES,
     DBusReplyError,

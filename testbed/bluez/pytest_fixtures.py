@@ -1,4 +1,4 @@
-"""pytest plugin: a fake BlueZ per test, started as ``python -m testbed bluez``.
+"""pytest plugin: a fake BlueZ per test, started as ``python -m endorse_ble.testbed bluez``.
 
 Fixture ``fake_bluez`` yields a :class:`~testbed.bluez.harness.FakeBluezHandle` (buses,
 control client, ``env`` for subprocesses, helpers to run the sample peripheral/central).
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.bluez.harness import (
+from endorse_ble.testbed.bluez.harness import (
     FakeBluezHandle,
     read_line_starting,
     running_fake_bluez,

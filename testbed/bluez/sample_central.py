@@ -30,7 +30,7 @@ from typing import Any
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
-from testbed.bluez.sample_profile import (
+from endorse_ble.testbed.bluez.sample_profile import (
     NOTIFY_UUID,
     READ_UUID,
     SERVICE_UUID,
@@ -123,7 +123,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m testbed.bluez.sample_central``."""
+    """Entry point of ``python -m endorse_ble.testbed.bluez.sample_central``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--service", default=SERVICE_UUID)
     parser.add_argument("--op", action="append", help="operation (repeatable), see above")

@@ -9,7 +9,7 @@ that needs encryption to read or write. Prints ``READY`` on stdout once the appl
 its advertisement are registered, then one ``WRITE <uuid> <hex>`` line per write received.
 Runs until SIGINT/SIGTERM. Set ``DBUS_SYSTEM_BUS_ADDRESS`` to the peripheral bus.
 
-    python -m testbed.bluez.sample_peripheral --read-size 300
+    python -m endorse_ble.testbed.bluez.sample_peripheral --read-size 300
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from bless import (  # type: ignore[attr-defined]
 )
 from dbus_next.errors import DBusError
 
-from testbed.bluez.sample_profile import (
+from endorse_ble.testbed.bluez.sample_profile import (
     ENCRYPTED_UUID,
     NOTIFY_PREFIX,
     NOTIFY_UUID,
@@ -123,7 +123,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m testbed.bluez.sample_peripheral``."""
+    """Entry point of ``python -m endorse_ble.testbed.bluez.sample_peripheral``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", default="EndorseSample")
     parser.add_argument("--read-size", type=int, default=100)

@@ -14,9 +14,9 @@ import sys
 import threading
 from types import FrameType
 
-from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.endorse_keys import SimIdentity
-from tokenlink.cli import EXIT_FAILURE, EXIT_OK
+from endorse_ble.testbed.endorse.server import EndorseFault, EndorseSimulator
+from endorse_ble.testbed.endorse_keys import SimIdentity
+from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse.server import EndorseSimulator
 
 
 @pytest.fixture

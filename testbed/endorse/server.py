@@ -2,7 +2,7 @@
 
 The token endpoint answers ``GET /`` (query parameters) and ``POST /`` (a JSON object
 body) with ``{"token": "<JWT>"}``, an RS256 JWT minted by
-:class:`testbed.endorse_keys.EndorseSigner`. As Endorse does when a SIM group enables
+:class:`endorse_ble.testbed.endorse_keys.EndorseSigner`. As Endorse does when a SIM group enables
 ``parametersToEndorse.requestParameters``, the request's parameters are copied into the
 signed claim ``soracom-endorse-claim.requestParameters``:
 
@@ -39,7 +39,7 @@ import threading
 import urllib.parse
 from typing import Any
 
-from testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 
 logger = logging.getLogger(__name__)
 

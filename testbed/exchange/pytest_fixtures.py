@@ -23,10 +23,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from testbed.aws.env import AWS_TEST_ENV, TEST_REGION, TEST_ROLE_ARN
-from testbed.aws.env import AWS_UNSET as _AWS_UNSET
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import SimIdentity
+from endorse_ble.testbed.aws.env import AWS_TEST_ENV, TEST_REGION, TEST_ROLE_ARN
+from endorse_ble.testbed.aws.env import AWS_UNSET as _AWS_UNSET
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import SimIdentity
 
 
 def closed_port_url() -> str:
@@ -162,7 +162,7 @@ def exchange_config_file(
 
 @dataclass
 class RunningExchange:
-    """A ``python -m exchange serve`` process: its URL and the lines it wrote to stderr."""
+    """A ``python -m endorse_ble.exchange serve`` process: its URL and its stderr lines."""
 
     url: str
     process: subprocess.Popen[str]
@@ -179,9 +179,17 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 def start_local_exchange(
     config: Path, env: dict[str, str], timeout: float = 30.0
 ) -> RunningExchange:
-    """Start ``python -m exchange serve --config CONFIG --port 0``; wait for READY."""
+    """Start ``python -m endorse_ble.exchange serve --config CONFIG --port 0``; wait for READY."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--config", str(config), "--verbose"],
+        [
+            sys.executable,
+            "-m",
+            "endorse_ble.exchange",
+            "serve",
+            "--config",
+            str(config),
+            "--verbose",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,7 +1,7 @@
 """The real gateway daemon as a child process, watched through a real NOTIFY_SOCKET.
 
 Used by the integration tests, the benchmarks and the demo: it writes a config for the
-testbed stand-ins, starts ``python -m peripheral run`` (the entry point systemd starts)
+testbed stand-ins, starts ``python -m endorse_ble.peripheral run`` (the entry point systemd starts)
 and listens on a private notify socket, so "ready" is the daemon's own READY=1.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.bluez.harness import spawn, stop_process, subprocess_env
+from endorse_ble.testbed.bluez.harness import spawn, stop_process, subprocess_env
 
 READY_TIMEOUT = 30.0
 
@@ -164,7 +164,9 @@ async def running_gateway(
         if watchdog_usec is not None:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         log_path = log_dir / "gateway.log"
-        proc = await spawn(env, "-m", "peripheral", "run", "--config", str(config), stderr=log_path)
+        proc = await spawn(
+            env, "-m", "endorse_ble.peripheral", "run", "--config", str(config), stderr=log_path
+        )
         gateway = GatewayProcess(proc, notify, log_path)
         try:
             await _ready_or_exit(gateway)

@@ -1,6 +1,6 @@
 """pytest plugin: the whole gateway side on the testbed, and the laptop CLI as a process.
 
-``gateway`` starts the real daemon (``python -m peripheral run``) on the fake BlueZ's
+``gateway`` starts the real daemon (``python -m endorse_ble.peripheral run``) on the fake BlueZ's
 peripheral bus, fetching from the Endorse simulator over loopback and watching the modem
 emulator; it yields once the daemon sent READY=1. Pass GatewaySetup fields with
 ``@pytest.mark.parametrize("gateway", [{"mode": "on-demand"}], indirect=True)``.
@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from testbed.bluez.harness import FakeBluezHandle
-from testbed.endorse.server import EndorseSimulator
-from testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
-from testbed.modem.emulator import ModemEmulator
+from endorse_ble.testbed.bluez.harness import FakeBluezHandle
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
+from endorse_ble.testbed.modem.emulator import ModemEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

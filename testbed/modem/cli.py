@@ -12,7 +12,7 @@ import sys
 import threading
 from types import FrameType
 
-from testbed.modem.emulator import ModemEmulator, ModemFault
+from endorse_ble.testbed.modem.emulator import ModemEmulator, ModemFault
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed.modem.emulator import ModemEmulator
+from endorse_ble.testbed.modem.emulator import ModemEmulator
 
 
 @pytest.fixture

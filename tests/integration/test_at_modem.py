@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from peripheral.at_modem import AtModem
-from peripheral.modem_errors import ModemErrorReason
-from peripheral.ports import Registration
-from peripheral.settings import ModemSettings
-from testbed.modem.emulator import ModemEmulator, ModemFault
+from endorse_ble.peripheral.at_modem import AtModem
+from endorse_ble.peripheral.modem_errors import ModemErrorReason
+from endorse_ble.peripheral.ports import Registration
+from endorse_ble.peripheral.settings import ModemSettings
+from endorse_ble.testbed.modem.emulator import ModemEmulator, ModemFault
 
 TIMEOUT = 0.3
 
@@ -330,7 +330,7 @@ def test_hostile_flood_is_cut_short(flood: bytes, reason: ModemErrorReason) -> N
 
 def test_cli_prints_port_and_serves(tmp_path: Path) -> None:
     """`endorse-testbed modem` prints MODEM_PORT and READY, serves AT, stops on SIGTERM."""
-    argv = [sys.executable, "-m", "testbed", "modem", "--imei", "490154203237518",
+    argv = [sys.executable, "-m", "endorse_ble.testbed", "modem", "--imei", "490154203237518",
             "--registration", "5", "--seed", "3"]  # fmt: skip
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
         try:

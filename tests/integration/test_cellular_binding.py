@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from peripheral.endorse_client import EndorseClient
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
-from peripheral.settings import CellularSettings, EndorseSettings
-from testbed.endorse.server import EndorseSimulator
+from endorse_ble.peripheral.endorse_client import EndorseClient
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
+from endorse_ble.testbed.endorse.server import EndorseSimulator
 
 pytestmark = [
     pytest.mark.integration,
@@ -97,8 +97,8 @@ def cellular(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CellularStand
         ip("-n", namespace, "link", "set", ns_if, "up")
         with log.open("w") as stderr:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", namespace, sys.executable, "-m", "testbed", "endorse",
-                 "--host", ns_addr, "--port", "0"],
+                ["ip", "netns", "exec", namespace, sys.executable, "-m", "endorse_ble.testbed",
+                 "endorse", "--host", ns_addr, "--port", "0"],
                 cwd=REPO,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
                 stdout=subprocess.PIPE,

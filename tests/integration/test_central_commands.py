@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from central import credentials_cmd, inspect_cmd, logout_cmd
-from central.credential_cache import CredentialCache
-from central.paths import credentials_cache_dir
-from central.process_json import format_utc
-from testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.central import credentials_cmd, inspect_cmd, logout_cmd
+from endorse_ble.central.credential_cache import CredentialCache
+from endorse_ble.central.paths import credentials_cache_dir
+from endorse_ble.central.process_json import format_utc
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 from tests.central_cli import parse, signer_source, user_env
 from tests.scripted_http import Reply, Script, scripted_server
 
@@ -52,7 +52,7 @@ def test_credentials_exports_eval_in_bash(
 ) -> None:
     """The default output is bash exports that set the AWS variables when evaluated."""
     url, _ = exchange
-    args = parse("central.credentials_cmd", ["--exchange-url", url])
+    args = parse("endorse_ble.central.credentials_cmd", ["--exchange-url", url])
     assert credentials_cmd.execute(args, signer_source(EndorseSigner())) == 0
     out, err = capsys.readouterr()
     assert SECRET not in err
@@ -70,7 +70,7 @@ def test_credentials_json(
 ) -> None:
     """--json prints the credential_process fields plus the subject."""
     url, _ = exchange
-    args = parse("central.credentials_cmd", ["--exchange-url", url, "--json"])
+    args = parse("endorse_ble.central.credentials_cmd", ["--exchange-url", url, "--json"])
     assert credentials_cmd.execute(args, signer_source(EndorseSigner())) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["Version"] == 1
@@ -86,7 +86,9 @@ def test_credentials_write_profile(
     path = home / "aws" / "credentials"
     path.parent.mkdir()
     path.write_text("# mine\n[default]\naws_access_key_id = AKIAKEEP\n")
-    args = parse("central.credentials_cmd", ["--exchange-url", url, "--write-profile", "gw"])
+    args = parse(
+        "endorse_ble.central.credentials_cmd", ["--exchange-url", url, "--write-profile", "gw"]
+    )
     assert credentials_cmd.execute(args, signer_source(EndorseSigner())) == 0
     out, err = capsys.readouterr()
     assert out == ""
@@ -106,7 +108,7 @@ def test_exchange_url_from_profile_in_config(
     config = home / "config" / "endorse-ble" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(f'[profiles.gw]\nexchange_url = "{url}"\n')
-    args = parse("central.credentials_cmd", ["--profile", "gw", "--json"])
+    args = parse("endorse_ble.central.credentials_cmd", ["--profile", "gw", "--json"])
     assert credentials_cmd.execute(args, signer_source(EndorseSigner())) == 0
     assert len(script.requests) == 1
 
@@ -122,12 +124,12 @@ def test_logout(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     }
     for name in ("a", "b", "c"):
         cache.store(name, fields)
-    assert logout_cmd.execute(parse("central.logout_cmd", ["--profile", "a"])) == 0
+    assert logout_cmd.execute(parse("endorse_ble.central.logout_cmd", ["--profile", "a"])) == 0
     assert cache.profiles() == ["b", "c"]
-    assert logout_cmd.execute(parse("central.logout_cmd", ["--all"])) == 0
+    assert logout_cmd.execute(parse("endorse_ble.central.logout_cmd", ["--all"])) == 0
     assert cache.profiles() == []
     assert "nothing cached" not in capsys.readouterr().err
-    assert logout_cmd.execute(parse("central.logout_cmd", ["--all"])) == 0
+    assert logout_cmd.execute(parse("endorse_ble.central.logout_cmd", ["--all"])) == 0
     assert "nothing cached" in capsys.readouterr().err
 
 
@@ -142,7 +144,7 @@ def keystore() -> Iterator[tuple[str, Script, EndorseSigner]]:
 def _inspect(tmp_path: Path, token: str, *flags: str) -> int:
     path = tmp_path / "token.jwt"
     path.write_text(token + "\n")
-    return inspect_cmd.run(parse("central.inspect_cmd", [str(path), *flags]))
+    return inspect_cmd.run(parse("endorse_ble.central.inspect_cmd", [str(path), *flags]))
 
 
 def test_inspect_shows_identity_and_time_left(
@@ -217,7 +219,7 @@ def test_inspect_malformed(
 def test_every_command_has_help(command: str, home: Path) -> None:
     """Each registered subcommand loads and prints its help."""
     done = subprocess.run(
-        [sys.executable, "-m", "central", command, "--help"],
+        [sys.executable, "-m", "endorse_ble.central", command, "--help"],
         cwd=ROOT,
         env=user_env(home),
         capture_output=True,
@@ -231,7 +233,7 @@ def test_every_command_has_help(command: str, home: Path) -> None:
 def test_main_help_lists_exit_codes_and_aws_lines(home: Path) -> None:
     """The top-level help documents exit codes and the credential_process line."""
     done = subprocess.run(
-        [sys.executable, "-m", "central", "--help"],
+        [sys.executable, "-m", "endorse_ble.central", "--help"],
         cwd=ROOT,
         env=user_env(home),
         capture_output=True,
@@ -256,7 +258,7 @@ def test_no_bluetooth_is_one_line_of_advice(home: Path, tmp_path: Path, argv: li
     env = user_env(home)
     env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={tmp_path / 'no-such-bus'}"
     done = subprocess.run(
-        [sys.executable, "-m", "central", *argv],
+        [sys.executable, "-m", "endorse_ble.central", *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from central import credential_process_cmd
-from central.credential_cache import CredentialCache, render_process_json
-from central.credential_flow import FreshToken
-from central.errors import BleReadError, ReadFailure
-from central.fast_credentials import FLAG_OPTIONS, VALUE_OPTIONS, parse_fast
-from central.paths import credentials_cache_dir
-from central.process_json import format_utc
-from testbed.endorse_keys import EndorseSigner
+from endorse_ble.central import credential_process_cmd
+from endorse_ble.central.credential_cache import CredentialCache, render_process_json
+from endorse_ble.central.credential_flow import FreshToken
+from endorse_ble.central.errors import BleReadError, ReadFailure
+from endorse_ble.central.fast_credentials import FLAG_OPTIONS, VALUE_OPTIONS, parse_fast
+from endorse_ble.central.paths import credentials_cache_dir
+from endorse_ble.central.process_json import format_utc
+from endorse_ble.testbed.endorse_keys import EndorseSigner
 from tests.central_cli import failing_source, parse, signer_source, user_env
 from tests.scripted_http import Reply, Script, scripted_server
 
 ROOT = Path(__file__).resolve().parents[2]
-CMD = "central.credential_process_cmd"
+CMD = "endorse_ble.central.credential_process_cmd"
 FIELDS = {
     "AccessKeyId": "ASIACACHEDCACHED0001",
     "SecretAccessKey": "cached/secret+",
@@ -53,7 +53,7 @@ def run_cli(home: Path, *argv: str, fast: bool = False) -> subprocess.CompletedP
         # bin/endorse-credential-process, as its installed shebang runs it
         command = [sys.executable, str(ROOT / "bin" / "endorse-credential-process"), *argv]
     else:
-        command = [sys.executable, "-m", "central", "credential-process", *argv]
+        command = [sys.executable, "-m", "endorse_ble.central", "credential-process", *argv]
     # An installed script finds the package in its venv; from the source tree, say where.
     env = {**user_env(home), "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -90,9 +90,9 @@ def test_cached_path_imports_only_the_stdlib(home: Path) -> None:
     requests, rich, platformdirs, json, argparse or re."""
     seed(3600)
     startup = _imports(home, "-c", "pass")
-    imported = _imports(home, "-m", "central", "credential-process", "--profile=gw")
+    imported = _imports(home, "-m", "endorse_ble.central", "credential-process", "--profile=gw")
     assert not (imported - startup) & set(EXPECTED_IMPORT_FREE)
-    assert "central.fast_credentials" in imported
+    assert "endorse_ble.central.fast_credentials" in imported
 
 
 @pytest.mark.parametrize("state", ["stale", "corrupt", "absent", "no-cache"])
@@ -187,7 +187,9 @@ def test_miss_exchanges_then_serves_from_cache(
     """A miss reads a fresh token, exchanges it with its nonce and caches 0600; then a hit."""
     url, script = fake_exchange
     calls: list[str] = []
-    args = parse("central.credential_process_cmd", ["--profile", "gw", "--exchange-url", url])
+    args = parse(
+        "endorse_ble.central.credential_process_cmd", ["--profile", "gw", "--exchange-url", url]
+    )
     source = signer_source(EndorseSigner(), calls=calls)
     assert credential_process_cmd.execute(args, token_source=source) == 0
     out, err = capsys.readouterr()
@@ -208,7 +210,8 @@ def test_no_cache_neither_reads_nor_writes(
     """--no-cache always asks the gateway and leaves no cache file."""
     url, script = fake_exchange
     args = parse(
-        "central.credential_process_cmd", ["--profile=gw", "--exchange-url", url, "--no-cache"]
+        "endorse_ble.central.credential_process_cmd",
+        ["--profile=gw", "--exchange-url", url, "--no-cache"],
     )
     assert credential_process_cmd.execute(args, token_source=signer_source(EndorseSigner())) == 0
     assert not Path(credentials_cache_dir(), "gw.json").exists()
@@ -235,7 +238,7 @@ def test_gateway_failures_are_one_line_on_stderr(
 ) -> None:
     """A failed gateway read prints nothing on stdout and one line of advice on stderr."""
     args = parse(
-        "central.credential_process_cmd",
+        "endorse_ble.central.credential_process_cmd",
         ["--profile", "gw", "--exchange-url", "http://127.0.0.1:9/"],
     )
     error = BleReadError(reason, "gateway speaks profile v2: upgrade endorse-ble on the laptop")
@@ -253,7 +256,9 @@ def test_unwritable_cache_still_prints(
     blocker = Path(credentials_cache_dir())
     blocker.parent.mkdir(parents=True)
     blocker.write_text("a file where the cache dir should be")
-    args = parse("central.credential_process_cmd", ["--profile", "gw", "--exchange-url", url])
+    args = parse(
+        "endorse_ble.central.credential_process_cmd", ["--profile", "gw", "--exchange-url", url]
+    )
     assert credential_process_cmd.execute(args, token_source=signer_source(EndorseSigner())) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["Version"] == 1

@@ -8,9 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from central.errors import ExchangeClientError, ExchangeFailure
-from central.exchange_client import MAX_RESPONSE_BYTES, ExchangeClient, fetch_keystore_pem
-from central.failures import EXIT_REFUSED, EXIT_UNAVAILABLE, explain
+from endorse_ble.central.errors import ExchangeClientError, ExchangeFailure
+from endorse_ble.central.exchange_client import (
+    MAX_RESPONSE_BYTES,
+    ExchangeClient,
+    fetch_keystore_pem,
+)
+from endorse_ble.central.failures import EXIT_REFUSED, EXIT_UNAVAILABLE, explain
 from tests.scripted_http import Reply, Script, scripted_server
 
 GOOD = {

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from central import credential_process_cmd, credentials_cmd
-from central.credential_flow import FreshToken
-from central.paths import credentials_cache_dir
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import SimIdentity
-from testbed.exchange.pytest_fixtures import RunningExchange
+from endorse_ble.central import credential_process_cmd, credentials_cmd
+from endorse_ble.central.credential_flow import FreshToken
+from endorse_ble.central.paths import credentials_cache_dir
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import SimIdentity
+from endorse_ble.testbed.exchange.pytest_fixtures import RunningExchange
 from tests.central_cli import parse, signer_source, user_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,8 @@ def fixed_source(token: str, nonce: str | None) -> Callable[[], FreshToken]:
 
 def _process(url: str, source: Callable[[], FreshToken], *extra: str) -> int:
     args = parse(
-        "central.credential_process_cmd", ["--profile", "gw", "--exchange-url", url, *extra]
+        "endorse_ble.central.credential_process_cmd",
+        ["--profile", "gw", "--exchange-url", url, *extra],
     )
     return credential_process_cmd.execute(args, token_source=source)
 
@@ -92,7 +93,7 @@ def test_exchange_refusals_reach_the_user_as_advice(
     elif case == "expired":
         token = signer.mint(sim, now=time.time() - 3600, request_parameters={"nonce": nonce})
     else:
-        from testbed.endorse_keys import EndorseSigner
+        from endorse_ble.testbed.endorse_keys import EndorseSigner
 
         token = EndorseSigner(kid=signer.kid).mint(sim, request_parameters={"nonce": nonce})
     assert _process(local_exchange.url, fixed_source(token, nonce), "--no-cache") == exit_code
@@ -103,7 +104,7 @@ def test_exchange_refusals_reach_the_user_as_advice(
 
 def test_exchange_down_is_a_clear_message(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With the exchange stopped the message says it cannot be reached (exit 5)."""
-    from testbed.exchange.pytest_fixtures import closed_port_url
+    from endorse_ble.testbed.exchange.pytest_fixtures import closed_port_url
 
     assert _process(closed_port_url() + "/", fixed_source("a.b.c", None)) == 5
     assert "cannot reach the exchange" in capsys.readouterr().err
@@ -161,7 +162,8 @@ def test_write_profile_is_usable_by_the_aws_cli(
     """credentials --write-profile produces a profile the AWS CLI signs with."""
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws" / "credentials"))
     args = parse(
-        "central.credentials_cmd", ["--exchange-url", local_exchange.url, "--write-profile", "gw"]
+        "endorse_ble.central.credentials_cmd",
+        ["--exchange-url", local_exchange.url, "--write-profile", "gw"],
     )
     assert credentials_cmd.execute(args, signer_source(exchange_endorse.signer)) == 0
     done = _aws(home, moto_server, "--profile", "gw", "sts", "get-caller-identity")

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from testbed.bluez.harness import FakeBluezHandle
-from testbed.endorse.server import EndorseSimulator
-from testbed.gateway.process import GatewaySetup, running_gateway
-from testbed.gateway.pytest_fixtures import run_cli
-from testbed.modem.emulator import ModemEmulator
+from endorse_ble.testbed.bluez.harness import FakeBluezHandle
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.gateway.process import GatewaySetup, running_gateway
+from endorse_ble.testbed.gateway.pytest_fixtures import run_cli
+from endorse_ble.testbed.modem.emulator import ModemEmulator
 
 pytestmark = pytest.mark.integration
 
-TOKEN = ("central", "token", "--adapter", "hci1", "-q")
+TOKEN = ("endorse_ble.central", "token", "--adapter", "hci1", "-q")
 
 
 def setup_for(sim: EndorseSimulator, modem: ModemEmulator) -> GatewaySetup:

@@ -45,7 +45,7 @@ def children() -> list[str]:
 
 def start_demo(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "testbed", "demo", *args],
+        [sys.executable, "-m", "endorse_ble.testbed", "demo", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.DEVNULL,

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from peripheral.endorse_client import EndorseClient
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
-from peripheral.settings import CellularSettings, EndorseSettings
-from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.endorse_keys import AUDIENCE
+from endorse_ble.peripheral.endorse_client import EndorseClient
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
+from endorse_ble.testbed.endorse.server import EndorseFault, EndorseSimulator
+from endorse_ble.testbed.endorse_keys import AUDIENCE
 
 pytestmark = pytest.mark.integration
 

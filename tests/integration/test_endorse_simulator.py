@@ -16,8 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
-from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.endorse_keys import AUDIENCE, ISSUER
+from endorse_ble.testbed.endorse.server import EndorseFault, EndorseSimulator
+from endorse_ble.testbed.endorse_keys import AUDIENCE, ISSUER
 
 pytestmark = pytest.mark.integration
 
@@ -252,7 +252,16 @@ def test_stop_releases_a_hung_request_promptly() -> None:
 def test_cli_prints_urls_then_ready_and_stops_on_sigterm() -> None:
     """The CLI announces its URLs and READY, serves tokens and exits 0 on SIGTERM."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "testbed", "endorse", "--lifetime", "180", "--imsi", "001019999"],
+        [
+            sys.executable,
+            "-m",
+            "endorse_ble.testbed",
+            "endorse",
+            "--lifetime",
+            "180",
+            "--imsi",
+            "001019999",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

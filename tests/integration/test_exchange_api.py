@@ -23,14 +23,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from exchange import lambda_handler
-from exchange.app import build_service
-from exchange.config import ExchangeConfig, load_config_file
-from exchange.lambda_handler import LambdaAdapter
-from exchange.serve import ExchangeHTTPServer
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import EndorseSigner, SimIdentity
-from testbed.exchange.pytest_fixtures import closed_port_url
+from endorse_ble.exchange import lambda_handler
+from endorse_ble.exchange.app import build_service
+from endorse_ble.exchange.config import ExchangeConfig, load_config_file
+from endorse_ble.exchange.lambda_handler import LambdaAdapter
+from endorse_ble.exchange.serve import ExchangeHTTPServer
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.testbed.exchange.pytest_fixtures import closed_port_url
 from tests import exchange_tokens as tk
 
 Post = Callable[[bytes], tuple[int, dict[str, Any]]]
@@ -266,7 +266,7 @@ def test_api_cases(
     # Our modules at DEBUG; third-party wire dumps (botocore DEBUG prints whole STS
     # responses) are the operator's choice and stay at INFO here.
     caplog.set_level(logging.INFO)
-    caplog.set_level(logging.DEBUG, logger="exchange")
+    caplog.set_level(logging.DEBUG, logger="endorse_ble.exchange")
     bodies = requests(Ctx(exchange_endorse.signer, stranger))
     with open_transport(transport, variant_config(variant)) as post:
         answers = [post(b) for b in bodies]

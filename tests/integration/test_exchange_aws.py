@@ -8,13 +8,13 @@ import time
 import boto3
 import pytest
 
-from exchange.aws_clients import dynamodb_client, sts_client
-from exchange.config import AwsSettings
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.issuer import StsIssuer
-from exchange.policy import Grant
-from exchange.replay import DynamoReplayGuard
-from testbed.exchange.pytest_fixtures import TEST_REGION, TEST_ROLE_ARN, closed_port_url
+from endorse_ble.exchange.aws_clients import dynamodb_client, sts_client
+from endorse_ble.exchange.config import AwsSettings
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.issuer import StsIssuer
+from endorse_ble.exchange.policy import Grant
+from endorse_ble.exchange.replay import DynamoReplayGuard
+from endorse_ble.testbed.exchange.pytest_fixtures import TEST_REGION, TEST_ROLE_ARN, closed_port_url
 
 
 def settings(endpoint: str) -> AwsSettings:

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from exchange.config import KeystoreSettings, TokenSettings
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.keystore import KeyStore
-from exchange.keystore_http import HttpKeyFetcher
-from exchange.verifier import TokenVerifier
-from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.endorse_keys import SimIdentity, new_kid
-from testbed.exchange.pytest_fixtures import closed_port_url
+from endorse_ble.exchange.config import KeystoreSettings, TokenSettings
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.keystore import KeyStore
+from endorse_ble.exchange.keystore_http import HttpKeyFetcher
+from endorse_ble.exchange.verifier import TokenVerifier
+from endorse_ble.testbed.endorse.server import EndorseFault, EndorseSimulator
+from endorse_ble.testbed.endorse_keys import SimIdentity, new_kid
+from endorse_ble.testbed.exchange.pytest_fixtures import closed_port_url
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``python -m exchange serve`` as a process: READY line, real requests, clean stop."""
+"""``python -m endorse_ble.exchange serve`` as a process: READY line, real requests, clean stop."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import SimIdentity
-from testbed.exchange.pytest_fixtures import RunningExchange, stop_local_exchange
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import SimIdentity
+from endorse_ble.testbed.exchange.pytest_fixtures import RunningExchange, stop_local_exchange
 
 
 def post(
@@ -77,8 +77,8 @@ def test_unknown_path_is_404(local_exchange: RunningExchange) -> None:
 def test_refuses_a_non_loopback_host(exchange_config_file: Callable[..., Path]) -> None:
     """Plain HTTP off the machine is refused with exit code 2."""
     result = subprocess.run(
-        [sys.executable, "-m", "exchange", "serve", "--config", str(exchange_config_file()),
-         "--host", "0.0.0.0"],  # noqa: S104 - the address being refused
+        [sys.executable, "-m", "endorse_ble.exchange", "serve",
+         "--config", str(exchange_config_file()), "--host", "0.0.0.0"],  # noqa: S104 - the address being refused
         capture_output=True,
         text=True,
         timeout=30,
@@ -93,7 +93,7 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[keystore]\nurl = "http://keys.example/"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "exchange", "serve", "--config", str(path)],
+        [sys.executable, "-m", "endorse_ble.exchange", "serve", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from testbed.bluez import att
-from testbed.bluez.harness import running_fake_bluez
-from testbed.bluez.pytest_fixtures import FakeBluezHandle
-from testbed.bluez.sample_profile import (
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.harness import running_fake_bluez
+from endorse_ble.testbed.bluez.pytest_fixtures import FakeBluezHandle
+from endorse_ble.testbed.bluez.sample_profile import (
     ENCRYPTED_UUID,
     NOTIFY_PREFIX,
     NOTIFY_UUID,

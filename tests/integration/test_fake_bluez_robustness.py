@@ -15,14 +15,14 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from testbed.bluez.harness import stop_process
-from testbed.bluez.pytest_fixtures import (
+from endorse_ble.testbed.bluez.harness import stop_process
+from endorse_ble.testbed.bluez.pytest_fixtures import (
     FakeBluezHandle,
     read_line_starting,
     spawn,
     subprocess_env,
 )
-from testbed.bluez.sample_profile import READ_UUID
+from endorse_ble.testbed.bluez.sample_profile import READ_UUID
 
 pytestmark = pytest.mark.integration
 
@@ -209,7 +209,13 @@ def _daemons_using(directory: Path) -> list[int]:
 async def test_cli_prints_three_lines_and_cleans_up_on_sigterm(tmp_path: Path) -> None:
     """``endorse-testbed bluez`` prints the bus lines and READY; SIGTERM removes everything."""
     proc = await spawn(
-        subprocess_env(""), "-m", "testbed", "bluez", "--mtu", "185", stderr=tmp_path / "cli.log"
+        subprocess_env(""),
+        "-m",
+        "endorse_ble.testbed",
+        "bluez",
+        "--mtu",
+        "185",
+        stderr=tmp_path / "cli.log",
     )
     assert proc.stdout is not None
     lines = [(await asyncio.wait_for(proc.stdout.readline(), 15)).decode() for _ in range(3)]
@@ -255,7 +261,9 @@ async def _wait_exit(pid: int) -> None:
 
 async def test_killed_cli_leaves_no_daemon(tmp_path: Path) -> None:
     """A SIGKILLed ``endorse-testbed bluez`` takes its dbus-daemons with it."""
-    proc = await spawn(subprocess_env(""), "-m", "testbed", "bluez", stderr=tmp_path / "k.log")
+    proc = await spawn(
+        subprocess_env(""), "-m", "endorse_ble.testbed", "bluez", stderr=tmp_path / "k.log"
+    )
     lines = [await read_line_starting(proc, p) for p in ("PERIPHERAL_BUS=", "CENTRAL_BUS=")]
     await read_line_starting(proc, "READY")
     directories = [Path(line.split("path=", 1)[1].split(",")[0]).parent for line in lines]

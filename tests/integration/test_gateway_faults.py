@@ -10,16 +10,16 @@ from pathlib import Path
 import jwt
 import pytest
 
-from testbed.bluez.harness import FakeBluezHandle
-from testbed.endorse.server import EndorseFault, EndorseSimulator
-from testbed.endorse_keys import AUDIENCE
-from testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
-from testbed.gateway.pytest_fixtures import run_cli
-from testbed.modem.emulator import ModemEmulator, ModemFault
+from endorse_ble.testbed.bluez.harness import FakeBluezHandle
+from endorse_ble.testbed.endorse.server import EndorseFault, EndorseSimulator
+from endorse_ble.testbed.endorse_keys import AUDIENCE
+from endorse_ble.testbed.gateway.process import GatewayProcess, GatewaySetup, running_gateway
+from endorse_ble.testbed.gateway.pytest_fixtures import run_cli
+from endorse_ble.testbed.modem.emulator import ModemEmulator, ModemFault
 
 pytestmark = pytest.mark.integration
 
-TOKEN = ("central", "token", "--adapter", "hci1", "-q")
+TOKEN = ("endorse_ble.central", "token", "--adapter", "hci1", "-q")
 
 
 @asynccontextmanager

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from testbed.bluez.harness import FakeBluezHandle
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import SimIdentity
-from testbed.exchange.pytest_fixtures import (
+from endorse_ble.testbed.bluez.harness import FakeBluezHandle
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import SimIdentity
+from endorse_ble.testbed.exchange.pytest_fixtures import (
     RunningExchange,
     exchange_config_toml,
     start_local_exchange,
     stop_local_exchange,
 )
-from testbed.gateway.process import GatewayProcess
-from testbed.gateway.pytest_fixtures import CliResult, run_cli
+from endorse_ble.testbed.gateway.process import GatewayProcess
+from endorse_ble.testbed.gateway.pytest_fixtures import CliResult, run_cli
 from tests.central_cli import user_env
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def home(tmp_path: Path) -> Path:
 
 async def laptop(fake_bluez: FakeBluezHandle, home: Path, *args: str) -> CliResult:
     """``endorse-central ARGS`` for a user whose HOME and caches live under ``home``."""
-    return await run_cli(fake_bluez, "central", *args, env=user_env(home))
+    return await run_cli(fake_bluez, "endorse_ble.central", *args, env=user_env(home))
 
 
 async def air_requests(fake_bluez: FakeBluezHandle) -> int:
@@ -101,7 +101,7 @@ async def test_token_then_inspect_and_verify(
     assert token.returncode == 0, token.stderr
     shown = await run_cli(
         fake_bluez,
-        "central",
+        "endorse_ble.central",
         "inspect",
         "-",
         "--json",
@@ -183,7 +183,8 @@ async def test_aws_cli_runs_credential_process_over_ble_then_from_cache(
     config.parent.mkdir(parents=True)
     config.write_text(
         "[profile gw]\n"
-        f"credential_process = {sys.executable} -m central credential-process --profile gw "
+        f"credential_process = {sys.executable} -m endorse_ble.central credential-process "
+        "--profile gw "
         f"--exchange-url {nonce_exchange.url} --adapter hci1\n"
     )
     await fake_bluez.control.reset_counters()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed.modem.emulator import PPP_FRAME, ModemEmulator, ModemFault
+from endorse_ble.testbed.modem.emulator import PPP_FRAME, ModemEmulator, ModemFault
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from peripheral.sd_notify import SdNotifier
+from endorse_ble.peripheral.sd_notify import SdNotifier
 
 
 @pytest.fixture(params=["path", "abstract"])
@@ -91,7 +91,7 @@ def test_one_socket_for_many_sends(listener: tuple[socket.socket, str]) -> None:
 def test_no_socket_is_a_no_op(caplog: pytest.LogCaptureFixture) -> None:
     """Without NOTIFY_SOCKET every call returns False, opens nothing and logs nothing."""
     notifier = SdNotifier.from_environment({})
-    with caplog.at_level(logging.DEBUG, logger="peripheral.sd_notify"):
+    with caplog.at_level(logging.DEBUG, logger="endorse_ble.peripheral.sd_notify"):
         assert not notifier.enabled
         assert notifier.ready() is False
         assert notifier.status("x") is False
@@ -105,7 +105,7 @@ def test_no_socket_is_a_no_op(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize("value", ["relative/path", "@", "vsock:2:1234"])
 def test_unusable_socket_value_disables(value: str, caplog: pytest.LogCaptureFixture) -> None:
     """A NOTIFY_SOCKET that is neither an absolute path nor an @name gives a no-op notifier."""
-    with caplog.at_level(logging.WARNING, logger="peripheral.sd_notify"):
+    with caplog.at_level(logging.WARNING, logger="endorse_ble.peripheral.sd_notify"):
         notifier = _notifier(value)
     assert not notifier.enabled
     assert notifier.ready() is False
@@ -118,7 +118,7 @@ def test_send_failure_logs_once_and_never_raises(
     """With nobody listening, sends return False and one warning is logged per failure streak."""
     path = tmp_path / "notify"
     notifier = _notifier(str(path))
-    with caplog.at_level(logging.WARNING, logger="peripheral.sd_notify"):
+    with caplog.at_level(logging.WARNING, logger="endorse_ble.peripheral.sd_notify"):
         assert notifier.ready() is False
         assert notifier.watchdog() is False
         assert notifier.status("still failing") is False
@@ -129,7 +129,7 @@ def test_send_failure_logs_once_and_never_raises(
     sock.settimeout(5)
     sock.bind(str(path))
     try:
-        with caplog.at_level(logging.INFO, logger="peripheral.sd_notify"):
+        with caplog.at_level(logging.INFO, logger="endorse_ble.peripheral.sd_notify"):
             assert notifier.watchdog() is True
         assert sock.recv(4096) == b"WATCHDOG=1"
         assert "works again" in caplog.text

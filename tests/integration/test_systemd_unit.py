@@ -231,7 +231,9 @@ try:
 except OSError:
     pass
 import ssl, json, asyncio, serial, requests, dbus_next, bless
-import peripheral.gatt_server, peripheral.at_modem, peripheral.sd_notify
+import endorse_ble.peripheral.gatt_server
+import endorse_ble.peripheral.at_modem
+import endorse_ble.peripheral.sd_notify
 ssl.create_default_context()
 asyncio.run(asyncio.sleep(0))
 print("loaded")

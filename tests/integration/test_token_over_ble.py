@@ -9,18 +9,18 @@ import signal
 import jwt
 import pytest
 
-from testbed.bluez.harness import FakeBluezHandle
-from testbed.bluez.sample_profile import SERVICE_UUID as SAMPLE_SERVICE_UUID
-from testbed.endorse.server import EndorseSimulator
-from testbed.endorse_keys import AUDIENCE
-from testbed.gateway.process import GatewayProcess
-from testbed.gateway.pytest_fixtures import run_cli
-from tokenlink import profile
-from tokenlink.token import parse_token
+from endorse_ble.testbed.bluez.harness import FakeBluezHandle
+from endorse_ble.testbed.bluez.sample_profile import SERVICE_UUID as SAMPLE_SERVICE_UUID
+from endorse_ble.testbed.endorse.server import EndorseSimulator
+from endorse_ble.testbed.endorse_keys import AUDIENCE
+from endorse_ble.testbed.gateway.process import GatewayProcess
+from endorse_ble.testbed.gateway.pytest_fixtures import run_cli
+from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.token import parse_token
 
 pytestmark = pytest.mark.integration
 
-TOKEN = ("central", "token", "--adapter", "hci1", "--scan-timeout", "10")
+TOKEN = ("endorse_ble.central", "token", "--adapter", "hci1", "--scan-timeout", "10")
 
 
 def verify(sim: EndorseSimulator, token: str) -> dict[str, object]:

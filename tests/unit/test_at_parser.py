@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.at_framing import (
+from endorse_ble.peripheral.at_framing import (
     MAX_LINE_BYTES,
     AtResponse,
     FinalResult,
@@ -21,7 +21,7 @@ from peripheral.at_framing import (
     classify,
     command_prefix,
 )
-from peripheral.at_parser import (
+from endorse_ble.peripheral.at_parser import (
     RegistrationStatus,
     SignalQuality,
     best_registration,
@@ -34,8 +34,13 @@ from peripheral.at_parser import (
     rssi_to_dbm,
     split_fields,
 )
-from peripheral.modem_errors import AtParseError, AtParseReason, ModemError, ModemErrorReason
-from peripheral.ports import Registration
+from endorse_ble.peripheral.modem_errors import (
+    AtParseError,
+    AtParseReason,
+    ModemError,
+    ModemErrorReason,
+)
+from endorse_ble.peripheral.ports import Registration
 
 
 def collect(command: str, stream: bytes) -> AtResponse | None:

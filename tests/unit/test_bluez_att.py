@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from testbed.bluez import att
-from testbed.bluez.att import Security, WriteProcedure
-from testbed.bluez.counters import AirCounters, counter_keys
+from endorse_ble.testbed.bluez import att
+from endorse_ble.testbed.bluez.att import Security, WriteProcedure
+from endorse_ble.testbed.bluez.counters import AirCounters, counter_keys
 
 mtus = st.integers(min_value=att.MIN_MTU, max_value=att.MAX_MTU)
 values = st.binary(max_size=700)

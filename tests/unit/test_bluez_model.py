@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from testbed.bluez.adverts import (
+from endorse_ble.testbed.bluez.adverts import (
     AdvertError,
     ad_length,
     normalize_uuid,
     parse_advertisement,
     scan_response_name,
 )
-from testbed.bluez.gatt_model import CCCD_UUID, GattTreeError, parse_application
+from endorse_ble.testbed.bluez.gatt_model import CCCD_UUID, GattTreeError, parse_application
 
 SERVICE = "/org/bluez/App/service0001"
 SVC_UUID = "6E9A0001-4B8C-4D1E-9A3F-2B7C5D8E0F11"

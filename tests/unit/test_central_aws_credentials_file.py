@@ -11,10 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central import atomic_file
-from central.aws_credentials_file import credentials_file_path, upsert_profile, write_profile
-from central.credentials import AwsCredentials
-from central.errors import CredentialsFileError
+from endorse_ble.central import atomic_file
+from endorse_ble.central.aws_credentials_file import (
+    credentials_file_path,
+    upsert_profile,
+    write_profile,
+)
+from endorse_ble.central.credentials import AwsCredentials
+from endorse_ble.central.errors import CredentialsFileError
 
 CREDS = AwsCredentials("ASIANEWNEWNEWNEW0001", "newsecret/+", "newtoken==", "2027-01-01T00:00:00Z")
 VALUES = [("aws_access_key_id", "K"), ("aws_secret_access_key", "S"), ("aws_session_token", "T")]

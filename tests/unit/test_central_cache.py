@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from central.credential_cache import CredentialCache, is_valid_profile, render_process_json
-from central.process_json import format_utc
+from endorse_ble.central.credential_cache import (
+    CredentialCache,
+    is_valid_profile,
+    render_process_json,
+)
+from endorse_ble.central.process_json import format_utc
 
 EXPIRES = 1_800_000_000
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from central.exports import Shell, assignment, quote_powershell, render_exports
+from endorse_ble.central.exports import Shell, assignment, quote_powershell, render_exports
 
 HOSTILE = [
     "plain",

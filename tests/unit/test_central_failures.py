@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from central.errors import (
+from endorse_ble.central.errors import (
     BleReadError,
     ConfigError,
     CredentialsFileError,
@@ -15,8 +15,8 @@ from central.errors import (
     TokenInputError,
     UsageError,
 )
-from central.failures import EXIT_CODES, explain
-from tokenlink.errors import TokenFormatError, TokenFormatReason
+from endorse_ble.central.failures import EXIT_CODES, explain
+from endorse_ble.tokenlink.errors import TokenFormatError, TokenFormatReason
 
 ERRORS: list[BaseException] = [
     *(BleReadError(r, "detail") for r in ReadFailure),

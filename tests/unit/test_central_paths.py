@@ -8,7 +8,7 @@ import platformdirs.macos
 import platformdirs.unix
 import pytest
 
-from central import paths
+from endorse_ble.central import paths
 
 
 @pytest.mark.parametrize("xdg", [True, False])

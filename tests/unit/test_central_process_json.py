@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central.process_json import (
+from endorse_ble.central.process_json import (
     format_utc,
     is_plain_string,
     parse_flat_object,
@@ -116,6 +116,6 @@ def test_parse_utc_refuses_other_forms(text: str) -> None:
 )
 def test_exchange_expiration_is_normalised(value: str, canonical: str) -> None:
     """Any RFC 3339 form with a zone becomes the canonical UTC form, seconds floored."""
-    from central.credentials import normalize_expiration
+    from endorse_ble.central.credentials import normalize_expiration
 
     assert normalize_expiration(value) == canonical

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from central.progress import Progress
+from endorse_ble.central.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.status_view import info_json, status_lines
-from central.token_view import duration
-from tokenlink import profile
+from endorse_ble.central.status_view import info_json, status_lines
+from endorse_ble.central.token_view import duration
+from endorse_ble.tokenlink import profile
 
 INFO = profile.InfoRecord(
     version=1,

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from central.errors import ConfigError, UsageError
-from central.gateway_options import add_gateway_options
-from central.settings import DEFAULT_EXCHANGE_TIMEOUT, add_config_options, resolve
-from central.user_config import load_user_config, parse_user_config, validate_exchange_url
+from endorse_ble.central.errors import ConfigError, UsageError
+from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.settings import DEFAULT_EXCHANGE_TIMEOUT, add_config_options, resolve
+from endorse_ble.central.user_config import (
+    load_user_config,
+    parse_user_config,
+    validate_exchange_url,
+)
 
 FULL = """
 [gateway]

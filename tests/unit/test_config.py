@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.check_config import effective_settings, is_secret_key, render_toml
-from peripheral.config import config_keys, load_config, parse_config
-from peripheral.errors import ConfigError, ConfigReason
-from peripheral.settings import (
+from endorse_ble.peripheral.check_config import effective_settings, is_secret_key, render_toml
+from endorse_ble.peripheral.config import config_keys, load_config, parse_config
+from endorse_ble.peripheral.errors import ConfigError, ConfigReason
+from endorse_ble.peripheral.settings import (
     CellularSettings,
     EndorseSettings,
     GatewayConfig,
@@ -223,7 +223,7 @@ def test_effective_settings_omit_unset_optionals() -> None:
 
 def run_check_config(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "peripheral", "check-config", *args],
+        [sys.executable, "-m", "endorse_ble.peripheral", "check-config", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

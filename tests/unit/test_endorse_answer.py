@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.endorse_answer import (
+from endorse_ble.peripheral.endorse_answer import (
     MAX_NONCE_CHARS,
     check_declared_length,
     check_status,
@@ -20,8 +20,8 @@ from peripheral.endorse_answer import (
     read_bounded,
     token_from_body,
 )
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
-from testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 
 
 @pytest.fixture(scope="module")

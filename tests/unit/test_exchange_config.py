@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from exchange.config import (
+from endorse_ble.exchange.config import (
     DEFAULT_KEYSTORE_URL,
     AllowEntry,
     config_from_env,
     load_config_file,
     parse_config_toml,
 )
-from exchange.errors import ConfigError, ErrorCode
+from endorse_ble.exchange.errors import ConfigError, ErrorCode
 
 ROLE = "arn:aws:iam::123456789012:role/endorse"
 FULL = f"""

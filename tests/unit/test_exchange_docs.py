@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exchange.config import parse_config_toml
-from exchange.errors import HTTP_STATUS, ErrorCode
+from endorse_ble.exchange.config import parse_config_toml
+from endorse_ble.exchange.errors import HTTP_STATUS, ErrorCode
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "exchange-api.md"
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.issuer import rfc3339, role_session_name, session_tags
-from exchange.policy import Grant
+from endorse_ble.exchange.issuer import rfc3339, role_session_name, session_tags
+from endorse_ble.exchange.policy import Grant
 
 # AWS STS API reference, AssumeRole: RoleSessionName is 2-64 characters of [\w+=,.@-].
 VALID_SESSION_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from exchange.config import KeystoreSettings
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.keystore import KeyStore, TokenBucket, parse_public_key
-from testbed.endorse_keys import EndorseSigner, new_kid
+from endorse_ble.exchange.config import KeystoreSettings
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.keystore import KeyStore, TokenBucket, parse_public_key
+from endorse_ble.testbed.endorse_keys import EndorseSigner, new_kid
 
 
 class Clock:

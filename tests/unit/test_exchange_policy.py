@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from exchange.config import AllowEntry
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.policy import AccessPolicy, Grant
-from tokenlink.token import EndorseClaim, Token, TokenHeader
+from endorse_ble.exchange.config import AllowEntry
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.policy import AccessPolicy, Grant
+from endorse_ble.tokenlink.token import EndorseClaim, Token, TokenHeader
 
 DEFAULT_ROLE = "arn:aws:iam::123456789012:role/default"
 OWN_ROLE = "arn:aws:iam::123456789012:role/own"

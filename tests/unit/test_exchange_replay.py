@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.replay import MemoryReplayGuard
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.replay import MemoryReplayGuard
 
 
 class Clock:

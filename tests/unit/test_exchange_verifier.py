@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from exchange.config import DEFAULT_KID_PATTERN, KeystoreSettings, TokenSettings
-from exchange.errors import ErrorCode, ExchangeError
-from exchange.keystore import KeyStore
-from exchange.verifier import REQUIRED_CLAIMS, TokenVerifier
-from testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.exchange.config import DEFAULT_KID_PATTERN, KeystoreSettings, TokenSettings
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.keystore import KeyStore
+from endorse_ble.exchange.verifier import REQUIRED_CLAIMS, TokenVerifier
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 from tests import exchange_tokens as tk
 
 NOW = 1_800_000_000.0

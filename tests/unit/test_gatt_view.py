@@ -6,12 +6,17 @@ import json
 
 import pytest
 
-from peripheral.gatt_view import gatt_snapshot, next_expiry
-from peripheral.ports import ModemHealth, Registration
-from peripheral.store_state import ChallengeSnapshot, ChallengeState, StoreSnapshot, StoreState
-from testbed.endorse_keys import EndorseSigner, SimIdentity
-from tokenlink import profile
-from tokenlink.token import Token, parse_token
+from endorse_ble.peripheral.gatt_view import gatt_snapshot, next_expiry
+from endorse_ble.peripheral.ports import ModemHealth, Registration
+from endorse_ble.peripheral.store_state import (
+    ChallengeSnapshot,
+    ChallengeState,
+    StoreSnapshot,
+    StoreState,
+)
+from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.token import Token, parse_token
 
 NOW = 1_800_000_000.0
 LEEWAY = 5.0

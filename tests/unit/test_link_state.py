@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from peripheral.errors import EndorseFetchError, EndorseFetchReason
-from peripheral.link_state import LinkState, link_state, require_link_up
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.peripheral.link_state import LinkState, link_state, require_link_up
 
 
 def fake_sysfs(tmp_path: Path, name: str, flags: str) -> Path:
@@ -62,8 +62,8 @@ def test_loopback_is_up_on_this_machine() -> None:
 
 def test_the_client_checks_the_link_before_opening_any_socket(tmp_path: Path) -> None:
     """EndorseClient.fetch with a down interface fails as INTERFACE_DOWN, no HTTP attempted."""
-    from peripheral.endorse_client import EndorseClient
-    from peripheral.settings import CellularSettings, EndorseSettings
+    from endorse_ble.peripheral.endorse_client import EndorseClient
+    from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
 
     sysfs = fake_sysfs(tmp_path, "ppp0", "0x1090\n")
     # 192.0.2.1 (TEST-NET-1) is never contacted: the link check fails first.

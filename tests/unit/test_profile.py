@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tokenlink import profile as p
+from endorse_ble.tokenlink import profile as p
 
 
 def b64(data: bytes) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.refresh_schedule import (
+from endorse_ble.peripheral.refresh_schedule import (
     MIN_RENEW_DELAY_SECONDS,
     Backoff,
     ChallengeBudget,
@@ -19,8 +19,13 @@ from peripheral.refresh_schedule import (
     is_servable,
     renew_delay,
 )
-from peripheral.settings import RefreshSettings
-from peripheral.store_state import StoreError, StoreErrorReason, safe_reason, validate_nonce
+from endorse_ble.peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.store_state import (
+    StoreError,
+    StoreErrorReason,
+    safe_reason,
+    validate_nonce,
+)
 
 NOW = 1_700_000_000.0
 DEFAULTS = RefreshSettings()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.sd_notify import STATUS_MAX_CHARS, SdNotifier, sanitize_status
+from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS, SdNotifier, sanitize_status
 
 SOCKET = {"NOTIFY_SOCKET": "/run/systemd/notify"}
 
@@ -53,7 +53,7 @@ def test_bad_watchdog_values_are_ignored_with_a_warning(
     env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Unparsable or non-positive watchdog settings disable the watchdog and log a warning."""
-    with caplog.at_level(logging.WARNING, logger="peripheral.sd_notify"):
+    with caplog.at_level(logging.WARNING, logger="endorse_ble.peripheral.sd_notify"):
         notifier = SdNotifier.from_environment({**SOCKET, **env}, pid=42)
     assert notifier.watchdog_interval() is None
     assert notifier.enabled

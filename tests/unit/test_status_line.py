@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peripheral.ports import Registration
-from peripheral.sd_notify import STATUS_MAX_CHARS
-from peripheral.status_line import format_duration, format_status_line
+from endorse_ble.peripheral.ports import Registration
+from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS
+from endorse_ble.peripheral.status_line import format_duration, format_status_line
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenlink.errors import TokenFormatError, TokenFormatReason
-from tokenlink.token import MAX_TOKEN_BYTES, parse_token
+from endorse_ble.tokenlink.errors import TokenFormatError, TokenFormatReason
+from endorse_ble.tokenlink.token import MAX_TOKEN_BYTES, parse_token
 
 
 def b64(data: bytes) -> str:
@@ -64,7 +64,7 @@ def test_parses_every_field_of_an_endorse_token() -> None:
 
 def test_signed_token_from_the_testbed_signer_parses() -> None:
     """Tokens minted by the testbed's Endorse signer are read back with the same identity."""
-    from testbed.endorse_keys import EndorseSigner, SimIdentity
+    from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 
     sim = SimIdentity(imsi="001010000000001", imei="490154203237518")
     raw = EndorseSigner().mint(sim, lifetime=180, now=1_000_000, request_parameters={"n": "1"})

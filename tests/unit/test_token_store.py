@@ -13,20 +13,20 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from peripheral.ports import Registration
-from peripheral.settings import RefreshSettings
-from peripheral.store_state import (
+from endorse_ble.peripheral.ports import Registration
+from endorse_ble.peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.store_state import (
     ChallengeState,
     StoreError,
     StoreErrorReason,
     StoreSnapshot,
     StoreState,
 )
-from peripheral.token_store import TokenStore
-from testbed.clock import VirtualClock
-from testbed.endorse_keys import EndorseSigner
-from testbed.inprocess_endorse import InProcessEndorse
-from testbed.settable_modem import SettableModem
+from endorse_ble.peripheral.token_store import TokenStore
+from endorse_ble.testbed.clock import VirtualClock
+from endorse_ble.testbed.endorse_keys import EndorseSigner
+from endorse_ble.testbed.inprocess_endorse import InProcessEndorse
+from endorse_ble.testbed.settable_modem import SettableModem
 
 START = 1000.0  # the virtual clock's monotonic start
 NONCE = "n0nce-AAAAAAAAAAAAAAAAAAAA"
@@ -356,7 +356,7 @@ async def test_raising_subscriber_is_logged_and_harmless(
 
     store = rig.make()
     store.subscribe(broken)
-    with caplog.at_level(logging.ERROR, logger="peripheral.token_store"):
+    with caplog.at_level(logging.ERROR, logger="endorse_ble.peripheral.token_store"):
         async with store:
             await rig.clock.advance(480)
     assert len(rig.endorse.calls) == 2

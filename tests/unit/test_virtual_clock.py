@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from testbed.clock import VirtualClock, VirtualClockError
+from endorse_ble.testbed.clock import VirtualClock, VirtualClockError
 
 
 @pytest.fixture
