@@ -18,6 +18,7 @@ import urllib3.exceptions
 
 from endorse_ble.central.credentials import ExchangeResult, result_from_json
 from endorse_ble.central.errors import ExchangeClientError, ExchangeFailure
+from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
 from endorse_ble.tokenlink.redact import describe_secret
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 64 * 1024
 _MAX_MESSAGE_CHARS = 200
 _CONNECT_TIMEOUT = 5.0
+_CHUNK_BYTES = 8192
 
 _STATUS_REASON = {
     400: ExchangeFailure.BAD_REQUEST,
@@ -54,6 +56,23 @@ def _connection_detail(exc: requests.ConnectionError) -> str:
             return "connection refused"
         return "cannot connect (network down?)"
     return sanitize(type(cause).__name__ if cause is not None else str(exc))
+
+
+def _read_body(response: requests.Response, limit: int, timeout: float) -> bytes:
+    """The streamed body within ``limit`` bytes and ``timeout`` seconds in all."""
+    try:
+        return read_bounded(
+            response.iter_content(chunk_size=_CHUNK_BYTES), limit, timeout_seconds=timeout
+        )
+    except BoundedReadError as exc:
+        if exc.reason is ReadRefusal.TOO_SLOW:
+            raise ExchangeClientError(
+                ExchangeFailure.TIMEOUT, f"the answer took over {timeout:g} s"
+            ) from None
+        raise ExchangeClientError(
+            ExchangeFailure.BAD_RESPONSE,
+            f"HTTP {response.status_code} with a body over {limit} bytes",
+        ) from None
 
 
 class ExchangeClient:
@@ -95,8 +114,8 @@ class ExchangeClient:
                 allow_redirects=False,  # a redirect would re-send the token elsewhere
                 headers={"Accept": "application/json"},
             ) as response:
-                raw = self._read_bounded(response)
                 status = response.status_code
+                raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)
         except requests.exceptions.SSLError as exc:
             raise ExchangeClientError(ExchangeFailure.TLS, sanitize(str(exc), 120)) from exc
         except requests.Timeout as exc:
@@ -122,20 +141,6 @@ class ExchangeClient:
                     ExchangeFailure.BAD_RESPONSE, "HTTP 200 with a body that is not JSON"
                 ) from None
             return status, None
-
-    @staticmethod
-    def _read_bounded(response: requests.Response) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(chunk_size=8192):
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise ExchangeClientError(
-                    ExchangeFailure.BAD_RESPONSE,
-                    f"HTTP {response.status_code} with a body over {MAX_RESPONSE_BYTES} bytes",
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     @staticmethod
     def _refusal(status: int, data: Any) -> ExchangeClientError:
@@ -164,16 +169,8 @@ def fetch_keystore_pem(url: str, timeout: float = 10.0, max_bytes: int = 16 * 10
         with requests.get(
             url, timeout=(min(_CONNECT_TIMEOUT, timeout), timeout), stream=True
         ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_content(chunk_size=4096):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ExchangeClientError(
-                        ExchangeFailure.BAD_RESPONSE, f"the key is over {max_bytes} bytes"
-                    )
-                chunks.append(chunk)
             status = response.status_code
+            body = _read_body(response, max_bytes, timeout)
     except requests.Timeout as exc:
         raise ExchangeClientError(ExchangeFailure.TIMEOUT, f"{url}: no answer") from exc
     except requests.ConnectionError as exc:
@@ -186,4 +183,4 @@ def fetch_keystore_pem(url: str, timeout: float = 10.0, max_bytes: int = 16 * 10
         raise ExchangeClientError(
             ExchangeFailure.BAD_RESPONSE, f"{url}: HTTP {status}", status=status
         )
-    return b"".join(chunks)
+    return body

@@ -7,6 +7,7 @@ import logging
 import requests
 
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ _CHUNK = 4096
 
 class HttpKeyFetcher:
     """A :class:`~endorse_ble.exchange.keystore.KeyFetcher` over requests, with a timeout and
-    a size cap.
+    a size cap, the body read within the timeout in all.
 
     Redirects are not followed (the key must come from the configured prefix), and the
     environment's proxies and .netrc are ignored (no credentials are ever sent).
@@ -55,15 +56,18 @@ class HttpKeyFetcher:
                         ErrorCode.KEYSTORE_UNAVAILABLE,
                         f"the keystore answered HTTP {response.status_code}",
                     )
-                body = bytearray()
-                for chunk in response.iter_content(_CHUNK):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise ExchangeError(
-                            ErrorCode.KEYSTORE_BAD_KEY,
-                            f"the keystore key exceeds {max_bytes} bytes",
-                        )
-                return bytes(body)
+                return read_bounded(
+                    response.iter_content(_CHUNK), max_bytes, timeout_seconds=self._timeout
+                )
+        except BoundedReadError as exc:
+            if exc.reason is ReadRefusal.TOO_LARGE:
+                raise ExchangeError(
+                    ErrorCode.KEYSTORE_BAD_KEY, f"the keystore key exceeds {max_bytes} bytes"
+                ) from None
+            log.warning("keystore answer for %s took over %g s", url, self._timeout)
+            raise ExchangeError(
+                ErrorCode.KEYSTORE_UNAVAILABLE, "the keystore answered too slowly"
+            ) from None
         except requests.RequestException as exc:
             log.warning("keystore fetch failed for %s: %s", url, type(exc).__name__)
             raise ExchangeError(

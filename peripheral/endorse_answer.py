@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.parse
-from collections.abc import Callable, Iterable
 
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.tokenlink.errors import TokenFormatError
@@ -99,35 +97,6 @@ def check_declared_length(content_length: str | None, limit: int) -> None:
             EndorseFetchReason.BODY_TOO_LARGE,
             f"Endorse announced {declared} bytes, more than the {limit}-byte limit",
         )
-
-
-def read_bounded(
-    chunks: Iterable[bytes],
-    limit: int,
-    *,
-    deadline: float | None = None,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> bytes:
-    """Join ``chunks`` until they end; refuse more than ``limit`` bytes or a passed deadline.
-
-    Stops pulling from ``chunks`` as soon as the limit is crossed, so an endless body costs
-    at most ``limit`` plus one chunk of memory.
-    """
-    parts: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise EndorseFetchError(
-                EndorseFetchReason.BODY_TOO_LARGE,
-                f"Endorse sent more than the {limit}-byte limit; stopped reading",
-            )
-        parts.append(chunk)
-        if deadline is not None and monotonic() > deadline:
-            raise EndorseFetchError(
-                EndorseFetchReason.READ_TIMEOUT, "Endorse's answer arrived too slowly"
-            )
-    return b"".join(parts)
 
 
 def token_from_body(body: bytes, nonce: str | None) -> Token:

@@ -56,13 +56,13 @@ from endorse_ble.peripheral.endorse_answer import (
     check_status,
     excerpt,
     nonce_query,
-    read_bounded,
     token_from_body,
 )
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.peripheral.link_state import SYSFS_NET, require_link_up
 from endorse_ble.peripheral.ports import TokenSource
 from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
+from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
 from endorse_ble.tokenlink.redact import describe_secret
 from endorse_ble.tokenlink.token import Token
 
@@ -197,7 +197,7 @@ class EndorseClient:
     def _read_answer(self, response: requests.Response, nonce: str | None) -> Token:
         limit = self.settings.max_body_bytes
         if response.status_code != 200:
-            head = read_bounded(_chunks(response.raw, ERROR_BODY_BYTES), ERROR_BODY_BYTES)
+            head = self._read_body(_chunks(response.raw, ERROR_BODY_BYTES), ERROR_BODY_BYTES)
             check_status(response.status_code, head)
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding != "identity":
@@ -206,9 +206,22 @@ class EndorseClient:
                 f"Endorse's answer uses content encoding {excerpt(encoding.encode())!r}",
             )
         check_declared_length(response.headers.get("Content-Length"), limit)
-        deadline = time.monotonic() + self.settings.read_timeout_seconds
-        body = read_bounded(_chunks(response.raw), limit, deadline=deadline)
+        body = self._read_body(_chunks(response.raw), limit)
         return token_from_body(body, nonce)
+
+    def _read_body(self, chunks: Iterator[bytes], limit: int) -> bytes:
+        """The body within ``limit`` bytes and, in all, the read timeout."""
+        try:
+            return read_bounded(chunks, limit, timeout_seconds=self.settings.read_timeout_seconds)
+        except BoundedReadError as exc:
+            if exc.reason is ReadRefusal.TOO_LARGE:
+                raise EndorseFetchError(
+                    EndorseFetchReason.BODY_TOO_LARGE,
+                    f"Endorse sent more than the {limit}-byte limit; stopped reading",
+                ) from None
+            raise EndorseFetchError(
+                EndorseFetchReason.READ_TIMEOUT, "Endorse's answer arrived too slowly"
+            ) from None
 
 
 def _chunks(raw: BaseHTTPResponse, total: int | None = None) -> Iterator[bytes]:

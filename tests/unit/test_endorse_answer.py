@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import urllib.parse
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -17,7 +15,6 @@ from endorse_ble.peripheral.endorse_answer import (
     check_status,
     excerpt,
     nonce_query,
-    read_bounded,
     token_from_body,
 )
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
@@ -90,37 +87,6 @@ def test_excerpt_is_short_and_single_line() -> None:
     assert len(text) <= 123
     assert text.endswith("...")
     assert "\n" not in text and "\r" not in text
-
-
-def endless(chunk: bytes, pulled: list[int]) -> Iterator[bytes]:
-    """An infinite body that counts how many chunks were pulled from it."""
-    for n in itertools.count(1):
-        pulled.append(n)
-        yield chunk
-
-
-def test_read_bounded_stops_pulling_as_soon_as_the_limit_is_crossed() -> None:
-    """An endless body is refused after limit/chunk + 1 chunks, never buffered whole."""
-    pulled: list[int] = []
-    with pytest.raises(EndorseFetchError) as caught:
-        read_bounded(endless(b"A" * 1000, pulled), 65536)
-    assert caught.value.reason is EndorseFetchReason.BODY_TOO_LARGE
-    assert len(pulled) == 66
-
-
-def test_read_bounded_accepts_a_body_of_exactly_the_limit() -> None:
-    """limit bytes are fine; limit + 1 are not."""
-    assert read_bounded([b"ab", b"cd"], 4) == b"abcd"
-    with pytest.raises(EndorseFetchError):
-        read_bounded([b"ab", b"cde"], 4)
-
-
-def test_read_bounded_refuses_a_body_past_its_deadline() -> None:
-    """A body still arriving after the deadline is READ_TIMEOUT (a trickling server)."""
-    clock = iter([1.0, 2.0, 11.0])
-    with pytest.raises(EndorseFetchError) as caught:
-        read_bounded([b"a", b"b", b"c", b"d"], 100, deadline=10.0, monotonic=lambda: next(clock))
-    assert caught.value.reason is EndorseFetchReason.READ_TIMEOUT
 
 
 @pytest.mark.parametrize(
