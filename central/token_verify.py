@@ -11,13 +11,12 @@ from __future__ import annotations
 import re
 
 import jwt
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from endorse_ble.central.errors import InputFailure, TokenInputError
 from endorse_ble.central.exchange_client import fetch_keystore_pem
 from endorse_ble.central.user_config import validate_exchange_url
+from endorse_ble.tokenlink.rsa_key import KeyLoadError, load_rsa_public_key
 from endorse_ble.tokenlink.token import Token
 
 #: Endorse key ids: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
@@ -26,7 +25,6 @@ KID_PATTERN = re.compile(r"v1-[0-9a-f]{32}-x509\.pem")
 DEFAULT_KEYSTORE = "https://s3-ap-northeast-1.amazonaws.com/soracom-public-keys/"
 AUDIENCE = "soracom-endorse-audience"
 ISSUER = "https://soracom.io"
-_MIN_BITS = 2048
 
 
 def key_url(keystore: str, kid: str | None) -> str:
@@ -43,19 +41,10 @@ def key_url(keystore: str, kid: str | None) -> str:
 
 
 def _public_key(pem: bytes) -> rsa.RSAPublicKey:
-    key: object
     try:
-        if b"-----BEGIN CERTIFICATE-----" in pem:
-            key = x509.load_pem_x509_certificate(pem).public_key()
-        else:
-            key = load_pem_public_key(pem)
-    except ValueError as exc:
-        raise TokenInputError(
-            InputFailure.KEYSTORE, "the keystore's answer is not a PEM key"
-        ) from exc
-    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < _MIN_BITS:
-        raise TokenInputError(InputFailure.KEYSTORE, "the keystore's key is not RSA-2048 or larger")
-    return key
+        return load_rsa_public_key(pem)
+    except KeyLoadError as exc:
+        raise TokenInputError(InputFailure.KEYSTORE, f"the keystore's answer: {exc}") from None
 
 
 def verify_signature(token: Token, keystore: str = DEFAULT_KEYSTORE, timeout: float = 10.0) -> str:

@@ -20,12 +20,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from endorse_ble.exchange.config import KeystoreSettings
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.tokenlink.rsa_key import KeyLoadError, load_rsa_public_key
 
 log = logging.getLogger(__name__)
 
@@ -80,22 +79,11 @@ def check_kid(kid: object, pattern: re.Pattern[str]) -> str:
 
 
 def parse_public_key(pem: bytes, min_bits: int) -> rsa.RSAPublicKey:
-    """Read a PEM SubjectPublicKeyInfo (or an X.509 certificate) as an RSA public key."""
+    """The keystore's PEM as an RSA key of at least ``min_bits``, or KEYSTORE_BAD_KEY."""
     try:
-        key: object = (
-            x509.load_pem_x509_certificate(pem).public_key()
-            if b"-----BEGIN CERTIFICATE-----" in pem
-            else load_pem_public_key(pem)
-        )
-    except ValueError:
-        raise ExchangeError(ErrorCode.KEYSTORE_BAD_KEY, "the keystore key is not PEM") from None
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ExchangeError(ErrorCode.KEYSTORE_BAD_KEY, "the keystore key is not RSA")
-    if key.key_size < min_bits:
-        raise ExchangeError(
-            ErrorCode.KEYSTORE_BAD_KEY, f"the keystore key has {key.key_size} bits < {min_bits}"
-        )
-    return key
+        return load_rsa_public_key(pem, min_bits)
+    except KeyLoadError as exc:
+        raise ExchangeError(ErrorCode.KEYSTORE_BAD_KEY, f"keystore: {exc}") from None
 
 
 _MAX_MISSES = 1024
