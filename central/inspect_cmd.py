@@ -81,9 +81,10 @@ def _inspect(args: argparse.Namespace) -> tuple[Token, str | None]:
     token = parse_token(read_source(args.source))
     key_url = None
     if args.verify:
-        from endorse_ble.central.token_verify import DEFAULT_KEYSTORE, verify_signature
+        from endorse_ble.central.token_verify import verify_signature
+        from endorse_ble.tokenlink.endorse import KEYSTORE_URL
 
-        key_url = verify_signature(token, args.keystore or DEFAULT_KEYSTORE)
+        key_url = verify_signature(token, args.keystore or KEYSTORE_URL)
     return token, key_url
 
 

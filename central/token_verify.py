@@ -8,28 +8,25 @@ itself, so a valid signature on an expired token still verifies as a signature.
 
 from __future__ import annotations
 
-import re
-
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from endorse_ble.central.errors import InputFailure, TokenInputError
 from endorse_ble.central.exchange_client import fetch_keystore_pem
 from endorse_ble.central.user_config import validate_exchange_url
+from endorse_ble.tokenlink.endorse import (
+    ENDORSE_AUDIENCE,
+    ENDORSE_ISSUER,
+    KEYSTORE_URL,
+    is_safe_kid,
+)
 from endorse_ble.tokenlink.rsa_key import KeyLoadError, load_rsa_public_key
 from endorse_ble.tokenlink.token import Token
-
-#: Endorse key ids: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
-KID_PATTERN = re.compile(r"v1-[0-9a-f]{32}-x509\.pem")
-#: Where SORACOM publishes the keys; the kid is appended.
-DEFAULT_KEYSTORE = "https://s3-ap-northeast-1.amazonaws.com/soracom-public-keys/"
-AUDIENCE = "soracom-endorse-audience"
-ISSUER = "https://soracom.io"
 
 
 def key_url(keystore: str, kid: str | None) -> str:
     """The URL of ``kid``'s PEM under ``keystore``; TokenInputError for a hostile kid."""
-    if kid is None or not KID_PATTERN.fullmatch(kid):
+    if kid is None or not is_safe_kid(kid):
         raise TokenInputError(
             InputFailure.BAD_SIGNATURE, "the token's kid is not an Endorse key id; not fetched"
         )
@@ -47,7 +44,7 @@ def _public_key(pem: bytes) -> rsa.RSAPublicKey:
         raise TokenInputError(InputFailure.KEYSTORE, f"the keystore's answer: {exc}") from None
 
 
-def verify_signature(token: Token, keystore: str = DEFAULT_KEYSTORE, timeout: float = 10.0) -> str:
+def verify_signature(token: Token, keystore: str = KEYSTORE_URL, timeout: float = 10.0) -> str:
     """Verify ``token``'s RS256 signature, issuer and audience; return the key URL used."""
     url = key_url(keystore, token.header.kid)
     key = _public_key(fetch_keystore_pem(url, timeout))
@@ -56,8 +53,8 @@ def verify_signature(token: Token, keystore: str = DEFAULT_KEYSTORE, timeout: fl
             token.raw,
             key,
             algorithms=["RS256"],
-            audience=AUDIENCE,
-            issuer=ISSUER,
+            audience=ENDORSE_AUDIENCE,
+            issuer=ENDORSE_ISSUER,
             options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
     except jwt.InvalidTokenError as exc:

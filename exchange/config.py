@@ -18,15 +18,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from endorse_ble.exchange.errors import ConfigError
+from endorse_ble.tokenlink.endorse import (
+    ENDORSE_AUDIENCE,
+    ENDORSE_ISSUER,
+    ENDORSE_SUBJECT,
+    KEYSTORE_URL,
+    KID_PATTERN,
+)
 from endorse_ble.tokenlink.net import is_loopback_host
 from endorse_ble.tokenlink.token import MAX_TOKEN_BYTES
 
-#: Endorse key ids as published: ``v1-<32 hex>-x509.pem`` (SORACOM Endorse docs).
-DEFAULT_KID_PATTERN = r"^v1-[0-9a-f]{32}-x509\.pem$"
-DEFAULT_KEYSTORE_URL = "https://s3-ap-northeast-1.amazonaws.com/soracom-public-keys/"
-ENDORSE_ISSUER = "https://soracom.io"
-ENDORSE_AUDIENCE = "soracom-endorse-audience"
-ENDORSE_SUBJECT = "soracom-endorse"
+DEFAULT_KID_PATTERN = KID_PATTERN.pattern
+DEFAULT_KEYSTORE_URL = KEYSTORE_URL
 
 # STS AssumeRole accepts DurationSeconds in 900..43200 (AWS STS API reference); a role's
 # own MaxSessionDuration may be lower, which STS reports at call time.

@@ -24,14 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from endorse_ble.exchange.config import KeystoreSettings
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.tokenlink.endorse import is_safe_kid
 from endorse_ble.tokenlink.rsa_key import KeyLoadError, load_rsa_public_key
 
 log = logging.getLogger(__name__)
-
-# Characters that would let a kid leave the keystore prefix or change the URL's meaning
-# (RFC 3986 section 3: "/", "?", "#", "%"-encoding, ":" for a scheme, "\" for Windows-minded
-# parsers). Refused whatever kid_pattern says.
-_KID_FLOOR = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 class KeyFetcher(Protocol):
@@ -73,7 +69,7 @@ def check_kid(kid: object, pattern: re.Pattern[str]) -> str:
     """Return ``kid`` if it is safe to append to the keystore prefix, else refuse it."""
     if not isinstance(kid, str) or not kid:
         raise ExchangeError(ErrorCode.INVALID_KID, "the token header has no usable kid")
-    if not _KID_FLOOR.fullmatch(kid) or ".." in kid or not pattern.fullmatch(kid):
+    if not is_safe_kid(kid, pattern):
         raise ExchangeError(ErrorCode.INVALID_KID, "the token's kid is not an Endorse key id")
     return kid
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from endorse_ble.tokenlink.endorse import ENDORSE_URL
+
 RefreshMode = Literal["prefetch", "on-demand"]
 
 
@@ -16,7 +18,7 @@ RefreshMode = Literal["prefetch", "on-demand"]
 class EndorseSettings:
     """Where and how to ask SORACOM Endorse for a token."""
 
-    url: str = "https://endorse.soracom.io"
+    url: str = ENDORSE_URL
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 20.0
     # A token is under 1 KiB (8 KiB at most); anything far larger is not Endorse talking.

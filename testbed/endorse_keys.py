@@ -18,9 +18,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-ISSUER = "https://soracom.io"
-AUDIENCE = "soracom-endorse-audience"
-SUBJECT = "soracom-endorse"
+from endorse_ble.tokenlink.endorse import ENDORSE_AUDIENCE as AUDIENCE
+from endorse_ble.tokenlink.endorse import ENDORSE_ISSUER as ISSUER
+from endorse_ble.tokenlink.endorse import ENDORSE_SUBJECT as SUBJECT
 
 
 def new_kid() -> str:

@@ -33,19 +33,18 @@ import enum
 import http.server
 import json
 import logging
-import re
 import socket
 import threading
 import urllib.parse
 from typing import Any
 
 from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
+from endorse_ble.tokenlink.endorse import is_safe_kid
 
 logger = logging.getLogger(__name__)
 
 KEYSTORE_PREFIX = "/soracom-public-keys/"
 #: Endorse's published kid form; anything else never names a key (or a path).
-KID_PATTERN = re.compile(r"v1-[0-9a-f]{32}-x509\.pem")
 #: Largest POST body the token endpoint reads.
 MAX_POST_BYTES = 65536
 
@@ -279,7 +278,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self._play_fault(sim.keystore_fault):
             return
         kid = urllib.parse.unquote(quoted_kid)
-        if not KID_PATTERN.fullmatch(kid):
+        if not is_safe_kid(kid):
             self._send_s3_error(400, "InvalidKey", "not a key id")
             return
         pem = sim.public_key_pem(kid)
