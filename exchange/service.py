@@ -17,11 +17,10 @@ from endorse_ble.exchange.issuer import CredentialIssuer
 from endorse_ble.exchange.policy import AccessPolicy
 from endorse_ble.exchange.replay import ReplayGuard
 from endorse_ble.exchange.verifier import TokenVerifier
+from endorse_ble.tokenlink.nonce import NonceError, check_nonce
 from endorse_ble.tokenlink.redact import describe_secret
 
 log = logging.getLogger(__name__)
-
-MAX_NONCE_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,11 @@ def parse_request(body: bytes, max_bytes: int) -> ApiRequest:
     if not isinstance(token, str) or not token:
         raise ExchangeError(ErrorCode.MALFORMED_REQUEST, "'token' must be a non-empty string")
     nonce = data.get("nonce")
-    if nonce is not None and (not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_CHARS):
-        raise ExchangeError(
-            ErrorCode.MALFORMED_REQUEST, f"'nonce' must be a string of 1-{MAX_NONCE_CHARS} chars"
-        )
+    if nonce is not None:
+        try:
+            nonce = check_nonce(nonce)
+        except NonceError as exc:
+            raise ExchangeError(ErrorCode.MALFORMED_REQUEST, f"'nonce': {exc}") from None
     return ApiRequest(token=token, nonce=nonce)
 
 

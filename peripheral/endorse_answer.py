@@ -14,11 +14,10 @@ import urllib.parse
 
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.tokenlink.errors import TokenFormatError
+from endorse_ble.tokenlink.nonce import NonceError, check_nonce
 from endorse_ble.tokenlink.redact import describe_secret
 from endorse_ble.tokenlink.token import Token, parse_token
 
-#: Longest nonce sent to Endorse; a challenge is a few dozen characters at most.
-MAX_NONCE_CHARS = 256
 #: How much of an error body is quoted in a message.
 EXCERPT_CHARS = 120
 # A JWS segment starts with base64url of '{"' ("eyJ"); a body excerpt must never carry a
@@ -32,11 +31,10 @@ def nonce_query(nonce: str) -> str:
     '+' for a space is form encoding that only some servers undo; %20 means a space to
     every URL parser, so the nonce Endorse copies into the token is the one we sent.
     """
-    if not nonce or len(nonce) > MAX_NONCE_CHARS:
-        raise EndorseFetchError(
-            EndorseFetchReason.BAD_NONCE,
-            f"a nonce must be 1-{MAX_NONCE_CHARS} characters, got {len(nonce)}",
-        )
+    try:
+        check_nonce(nonce)
+    except NonceError as exc:
+        raise EndorseFetchError(EndorseFetchReason.BAD_NONCE, str(exc)) from None
     return urllib.parse.urlencode({"nonce": nonce}, quote_via=urllib.parse.quote)
 
 

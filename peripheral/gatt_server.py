@@ -31,6 +31,7 @@ from endorse_ble.peripheral.errors import PeripheralError
 from endorse_ble.peripheral.gatt_view import ChallengeHandler, GattSnapshot
 from endorse_ble.peripheral.settings import BleSettings
 from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.nonce import NonceError, NonceProblem, check_nonce
 
 log = logging.getLogger(__name__)
 
@@ -191,12 +192,15 @@ class TokenGattServer:
             self._on_challenge(None)
             return
         try:
-            nonce = profile.validate_nonce(value)
-        except profile.ProfileError as exc:
+            nonce = check_nonce(value)
+        except NonceError as exc:
             log.info("refused a challenge write of %d bytes: %s", len(value), exc)
-            length_ok = profile.NONCE_MIN_LENGTH <= len(value) <= profile.NONCE_MAX_LENGTH
             # BlueZ maps InvalidValueLength to ATT 0x0D and Failed to application error 0x80.
-            name = "org.bluez.Error.Failed" if length_ok else "org.bluez.Error.InvalidValueLength"
+            name = (
+                "org.bluez.Error.InvalidValueLength"
+                if exc.problem is NonceProblem.LENGTH
+                else "org.bluez.Error.Failed"
+            )
             raise DBusError(name, str(exc)) from exc
         self._on_challenge(nonce)
 

@@ -12,16 +12,10 @@ from dataclasses import dataclass, field
 
 from endorse_ble.peripheral.errors import PeripheralError
 from endorse_ble.peripheral.settings import RefreshMode
-from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.nonce import NonceError, NonceProblem, check_nonce
 from endorse_ble.tokenlink.redact import describe_secret
 from endorse_ble.tokenlink.token import Token
 
-#: A challenge nonce arrives over the air, so it is bounded: 8..64 base64url characters
-#: (docs/protocol.md, "Challenge"). It ends up in an Endorse query string, so nothing that
-#: needs escaping is allowed either.
-NONCE_PATTERN = re.compile(
-    rf"[A-Za-z0-9_-]{{{profile.NONCE_MIN_LENGTH},{profile.NONCE_MAX_LENGTH}}}"
-)
 MAX_REASON_CHARS = 200
 
 # A JWS compact serialization (RFC 7515 section 7.1): three base64url runs joined by dots.
@@ -70,17 +64,16 @@ class StoreError(PeripheralError):
 
 
 def validate_nonce(nonce: str) -> str:
-    """Return ``nonce`` if it is 8..64 base64url characters, else raise BAD_NONCE.
+    """Return ``nonce`` if it follows the nonce rule (tokenlink.nonce), else BAD_NONCE.
 
     The error never echoes the nonce: it came from the air and may be anything.
     """
-    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
-        size = len(nonce) if isinstance(nonce, str | bytes) else "?"
-        raise StoreError(
-            StoreErrorReason.BAD_NONCE,
-            f"nonce must be 8..64 base64url characters (got {size} characters)",
-        )
-    return nonce
+    if not isinstance(nonce, str):
+        raise StoreError(StoreErrorReason.BAD_NONCE, str(NonceError(NonceProblem.NOT_TEXT, None)))
+    try:
+        return check_nonce(nonce)
+    except NonceError as exc:
+        raise StoreError(StoreErrorReason.BAD_NONCE, str(exc)) from None
 
 
 def safe_reason(exc: BaseException) -> str:

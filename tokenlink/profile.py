@@ -44,12 +44,6 @@ MAX_ENCODED_BYTES = MAX_TOKEN_BYTES
 #: Status is one attribute, read in one long read; never more than this.
 MAX_STATUS_BYTES = MAX_ATTRIBUTE_BYTES
 
-NONCE_MIN_LENGTH = 8
-NONCE_MAX_LENGTH = 64
-# base64url alphabet: safe in a URL query (Endorse copies it into requestParameters),
-# in JSON and in logs, and hard to smuggle anything through.
-_NONCE = re.compile(r"[A-Za-z0-9_-]+")
-
 
 def page_uuid(index: int) -> str:
     """UUID of token page ``index`` (0-based): 5e1d01NN-..."""
@@ -209,18 +203,6 @@ def nonce_tag(nonce: str | None) -> int:
     if not nonce:
         return 0
     return int.from_bytes(hashlib.sha256(nonce.encode()).digest()[:2], "little") or 1
-
-
-def validate_nonce(nonce: bytes) -> str:
-    """Check a challenge written by a central (hostile input) and return it as text."""
-    if not NONCE_MIN_LENGTH <= len(nonce) <= NONCE_MAX_LENGTH:
-        raise ProfileError(
-            f"nonce must be {NONCE_MIN_LENGTH}..{NONCE_MAX_LENGTH} bytes, got {len(nonce)}"
-        )
-    text = nonce.decode("ascii", errors="replace")
-    if not _NONCE.fullmatch(text):
-        raise ProfileError("nonce must use only the base64url alphabet A-Z a-z 0-9 - _")
-    return text
 
 
 # --- token encoding -----------------------------------------------------------------------

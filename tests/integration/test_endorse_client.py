@@ -63,15 +63,28 @@ def test_fetch_returns_the_simulated_sims_token(
     )
 
 
-@pytest.mark.parametrize("nonce", ["a b&c=d/é", "+%20+", "x&nonce=evil", "日本語", "=" * 64])
+@pytest.mark.parametrize("nonce", ["-_-_-_-_", "A" * 64, "0123456789abcdefABCDEF-_"])
 def test_nonce_round_trips_intact_into_the_signed_claim(
     client: EndorseClient, endorse_sim: EndorseSimulator, nonce: str
 ) -> None:
-    """A nonce needing encoding arrives unchanged in requestParameters, and only it."""
+    """A nonce arrives unchanged in requestParameters, and only it."""
     token = client.fetch(nonce)
     assert token.nonce == nonce
     assert dict(token.claim.request_parameters) == {"nonce": nonce}
     assert endorse_sim.last_request_parameters == {"nonce": nonce}
+
+
+@pytest.mark.parametrize(
+    "nonce", ["a b&c=d/é-x", "+%20+%20+", "x&nonce=evil", "日本語日本語日本語", "=" * 64]
+)
+def test_a_nonce_outside_the_rule_is_never_sent(
+    client: EndorseClient, endorse_sim: EndorseSimulator, nonce: str
+) -> None:
+    """Anything that would need encoding in the query is BAD_NONCE before any request."""
+    with pytest.raises(EndorseFetchError) as caught:
+        client.fetch(nonce)
+    assert caught.value.reason is EndorseFetchReason.BAD_NONCE
+    assert endorse_sim.last_request_parameters is None
 
 
 def test_tokens_from_before_and_after_rotation_both_verify(
@@ -149,7 +162,7 @@ def test_the_token_itself_is_never_logged(
 ) -> None:
     """A successful fetch logs the token's length and hash prefix, never the token."""
     caplog.set_level(logging.DEBUG)
-    token = client.fetch("n1")
+    token = client.fetch("nonce-one")
     assert token.raw not in caplog.text
     assert token.raw[:20] not in caplog.text
     assert f"sha256={token.fingerprint}" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 import urllib.parse
 
 import pytest
@@ -10,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from endorse_ble.peripheral.endorse_answer import (
-    MAX_NONCE_CHARS,
     check_declared_length,
     check_status,
     excerpt,
@@ -26,23 +26,19 @@ def signer() -> EndorseSigner:
     return EndorseSigner()
 
 
-def test_nonce_query_percent_encodes_reserved_and_non_ascii_characters() -> None:
-    """Spaces become %20 (not '+'), and &, =, / and UTF-8 bytes are escaped."""
-    assert nonce_query("a b&c=d/é") == "nonce=a%20b%26c%3Dd%2F%C3%A9"
-
-
-@given(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=MAX_NONCE_CHARS))
+@given(st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=8, max_size=64))
 def test_nonce_query_decodes_back_to_the_same_nonce(nonce: str) -> None:
-    """Any nonce survives encoding exactly, as a standard query parser reads it."""
+    """Any valid nonce survives encoding exactly, as a standard query parser reads it."""
     assert urllib.parse.parse_qsl(nonce_query(nonce), keep_blank_values=True) == [("nonce", nonce)]
 
 
-@pytest.mark.parametrize("nonce", ["", "x" * (MAX_NONCE_CHARS + 1)])
-def test_nonce_query_refuses_empty_and_overlong_nonces(nonce: str) -> None:
-    """An empty nonce or one longer than the limit is BAD_NONCE, not sent."""
+@pytest.mark.parametrize("nonce", ["", "short", "x" * 65, "a b&c=d/\u00e9-long-enough"])
+def test_nonce_query_refuses_nonces_outside_the_rule(nonce: str) -> None:
+    """A nonce that breaks the nonce rule is BAD_NONCE, not sent, and not echoed."""
     with pytest.raises(EndorseFetchError) as caught:
         nonce_query(nonce)
     assert caught.value.reason is EndorseFetchReason.BAD_NONCE
+    assert not nonce or nonce not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -125,28 +125,6 @@ def test_hostile_compact_bytes_raise_profile_error(data: bytes) -> None:
     assert text.count(".") == 2
 
 
-@pytest.mark.parametrize(
-    ("nonce", "ok"),
-    [
-        (b"abcdEFGH", True),
-        (b"A" * 64, True),
-        (b"a-b_c0123", True),
-        (b"short", False),
-        (b"A" * 65, False),
-        (b"abcd efgh", False),
-        (b"abcd&x=1", False),
-        (b"\xff" * 10, False),
-    ],
-)
-def test_nonce_validation(nonce: bytes, ok: bool) -> None:
-    """Only 8..64 base64url characters are accepted as a challenge."""
-    if ok:
-        assert p.validate_nonce(nonce) == nonce.decode()
-    else:
-        with pytest.raises(p.ProfileError):
-            p.validate_nonce(nonce)
-
-
 def test_nonce_tag_is_never_zero_for_a_nonce() -> None:
     """Zero means 'no nonce', so every real nonce gets a non-zero tag."""
     assert p.nonce_tag(None) == 0
