@@ -20,6 +20,7 @@ from endorse_ble.central.credentials import ExchangeResult, result_from_json
 from endorse_ble.central.errors import ExchangeClientError, ExchangeFailure
 from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
 from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,6 @@ _STATUS_REASON = {
 }
 
 
-def sanitize(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
-    """``text`` on one line, printable only, at most ``limit`` characters."""
-    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
-
-
 def _connection_detail(exc: requests.ConnectionError) -> str:
     # requests wraps urllib3's MaxRetryError, whose reason is the real cause.
     reason = exc.args[0] if exc.args else None
@@ -55,7 +50,7 @@ def _connection_detail(exc: requests.ConnectionError) -> str:
         if isinstance(cause.__cause__, ConnectionRefusedError) or "refused" in str(cause):
             return "connection refused"
         return "cannot connect (network down?)"
-    return sanitize(type(cause).__name__ if cause is not None else str(exc))
+    return one_line(type(cause).__name__ if cause is not None else str(exc), _MAX_MESSAGE_CHARS)
 
 
 def _read_body(response: requests.Response, limit: int, timeout: float) -> bytes:
@@ -117,7 +112,7 @@ class ExchangeClient:
                 status = response.status_code
                 raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)
         except requests.exceptions.SSLError as exc:
-            raise ExchangeClientError(ExchangeFailure.TLS, sanitize(str(exc), 120)) from exc
+            raise ExchangeClientError(ExchangeFailure.TLS, one_line(str(exc), 120)) from exc
         except requests.Timeout as exc:
             raise ExchangeClientError(
                 ExchangeFailure.TIMEOUT, f"no answer within {self.timeout:g} s"
@@ -128,7 +123,7 @@ class ExchangeClient:
             ) from exc
         except requests.RequestException as exc:
             raise ExchangeClientError(
-                ExchangeFailure.UNREACHABLE, f"{self.url}: {sanitize(str(exc), 120)}"
+                ExchangeFailure.UNREACHABLE, f"{self.url}: {one_line(str(exc), 120)}"
             ) from exc
         finally:
             if self._session is None:
@@ -147,9 +142,9 @@ class ExchangeClient:
         code = message = None
         if isinstance(data, dict):
             if isinstance(data.get("error"), str):
-                code = sanitize(data["error"], 40)
+                code = one_line(data["error"], 40)
             if isinstance(data.get("message"), str):
-                message = sanitize(data["message"])
+                message = one_line(data["message"], _MAX_MESSAGE_CHARS)
         if status in _STATUS_REASON:
             reason = _STATUS_REASON[status]
         elif 500 <= status <= 599:
@@ -178,7 +173,7 @@ def fetch_keystore_pem(url: str, timeout: float = 10.0, max_bytes: int = 16 * 10
             ExchangeFailure.UNREACHABLE, f"{url}: {_connection_detail(exc)}"
         ) from exc
     except requests.RequestException as exc:
-        raise ExchangeClientError(ExchangeFailure.UNREACHABLE, sanitize(str(exc), 120)) from exc
+        raise ExchangeClientError(ExchangeFailure.UNREACHABLE, one_line(str(exc), 120)) from exc
     if status != 200:
         raise ExchangeClientError(
             ExchangeFailure.BAD_RESPONSE, f"{url}: HTTP {status}", status=status

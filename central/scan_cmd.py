@@ -11,7 +11,6 @@ import json
 import sys
 
 from endorse_ble.central.cli_text import HelpFormatter
-from endorse_ble.central.exchange_client import sanitize
 from endorse_ble.central.failures import report
 from endorse_ble.central.gateway_options import add_gateway_options
 from endorse_ble.central.gateway_session import scan_gateways
@@ -19,6 +18,7 @@ from endorse_ble.central.progress import Progress
 from endorse_ble.central.settings import add_config_options, resolve
 from endorse_ble.tokenlink.cli import EXIT_OK
 from endorse_ble.tokenlink.errors import EndorseBleError
+from endorse_ble.tokenlink.text import one_line
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_OK
-    rows = [(sanitize(g.name or "-", 40), sanitize(g.address, 60), g.rssi) for g in found]
+    rows = [(one_line(g.name or "-", 40), one_line(g.address, 60), g.rssi) for g in found]
     sys.stdout.write(format_table(rows))
     return EXIT_OK

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from endorse_ble.central.exchange_client import sanitize
 from endorse_ble.central.process_json import format_utc
 from endorse_ble.central.token_view import duration
 from endorse_ble.tokenlink.profile import InfoRecord
+from endorse_ble.tokenlink.text import one_line
 
 
 def _get(obj: Any, *keys: str) -> Any:
@@ -66,4 +66,4 @@ def status_lines(
     rows.append(("modem", ", ".join(modem) or "unknown"))
     error = _get(status, "error")
     rows.append(("last error", str(error) if error else "none"))
-    return [(label, sanitize(value, 120)) for label, value in rows]
+    return [(label, one_line(value, 120)) for label, value in rows]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from endorse_ble.central.exchange_client import sanitize
 from endorse_ble.central.process_json import format_utc
+from endorse_ble.tokenlink.text import one_line
 from endorse_ble.tokenlink.token import Token
 
 
@@ -73,8 +73,8 @@ def token_lines(token: Token, now: float) -> list[tuple[str, str]]:
     ]
     for key, value in sorted(claim.request_parameters.items()):
         if key != "nonce":
-            rows.append((f"param {sanitize(str(key), 40)}", str(value)))
-    return [(label, sanitize(value, 120)) for label, value in rows if value is not None]
+            rows.append((f"param {one_line(str(key), 40)}", str(value)))
+    return [(label, one_line(value, 120)) for label, value in rows if value is not None]
 
 
 def format_rows(rows: list[tuple[str, str]]) -> str:

@@ -9,20 +9,17 @@ documented, so any non-200 is an error carrying a short, sanitised excerpt of th
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.tokenlink.errors import TokenFormatError
 from endorse_ble.tokenlink.nonce import NonceError, check_nonce
-from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.redact import redact_tokens
+from endorse_ble.tokenlink.text import one_line
 from endorse_ble.tokenlink.token import Token, parse_token
 
 #: How much of an error body is quoted in a message.
 EXCERPT_CHARS = 120
-# A JWS segment starts with base64url of '{"' ("eyJ"); a body excerpt must never carry a
-# token or a fragment of one into a log line.
-_JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_.-]*")
 
 
 def nonce_query(nonce: str) -> str:
@@ -40,11 +37,9 @@ def nonce_query(nonce: str) -> str:
 
 def excerpt(body: bytes) -> str:
     """A short, printable, single-line excerpt of a hostile body for an error message."""
+    # Never a token or a fragment of one: the excerpt ends up in log lines.
     text = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    text = _JWT_LIKE.sub(lambda m: f"<token-like {describe_secret(m.group())}>", text)
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = " ".join(text.split())
-    return text[:EXCERPT_CHARS] + ("..." if len(text) > EXCERPT_CHARS else "")
+    return one_line(redact_tokens(text), EXCERPT_CHARS)
 
 
 def check_status(status: int, body: bytes) -> None:

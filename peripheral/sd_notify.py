@@ -32,30 +32,13 @@ import socket
 import time
 from collections.abc import Mapping
 
+from endorse_ble.tokenlink.text import one_line
+
 log = logging.getLogger(__name__)
 
 # `systemctl status` shows STATUS= on one line; keep it to what a terminal shows.
 STATUS_MAX_CHARS = 200
-_ELLIPSIS = "…"
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z")
-_WHITESPACE_RUN = re.compile(r"\s+")
-
-
-def sanitize_status(text: str, limit: int = STATUS_MAX_CHARS) -> str:
-    """Return ``text`` as one printable line of at most ``limit`` characters.
-
-    Newlines would end the STATUS= assignment and start another (a modem or a server that
-    puts ``\\nREADY=1`` in an error text could otherwise forge a notification), so every
-    control or otherwise unprintable character becomes a space, runs of whitespace
-    collapse to one, and an over-long text is cut with an ellipsis.
-    """
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    printable = "".join(ch if ch.isprintable() else " " for ch in text)
-    line = _WHITESPACE_RUN.sub(" ", printable).strip()
-    if len(line) > limit:
-        line = line[: limit - len(_ELLIPSIS)].rstrip() + _ELLIPSIS
-    return line
 
 
 def _socket_address(value: str) -> bytes | None:
@@ -159,7 +142,8 @@ class SdNotifier:
         """READY=1: start-up (or a reload) finished; send only once serving works."""
         fields = {"READY": "1"}
         if status is not None:
-            fields["STATUS"] = sanitize_status(status)
+            # One line: a newline in a hostile error text would start a forged READY=1.
+            fields["STATUS"] = one_line(status, STATUS_MAX_CHARS)
         return self.send(**fields)
 
     def reloading(self) -> bool:
@@ -177,7 +161,7 @@ class SdNotifier:
 
     def status(self, text: str) -> bool:
         """STATUS=<text> for `systemctl status`, sanitised to one bounded line."""
-        return self.send(STATUS=sanitize_status(text))
+        return self.send(STATUS=one_line(text, STATUS_MAX_CHARS))
 
     def watchdog(self) -> bool:
         """WATCHDOG=1: the keep-alive ping; send it every :meth:`watchdog_interval`."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from endorse_ble.peripheral.ports import Registration
-from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS, sanitize_status
+from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS
+from endorse_ble.tokenlink.text import one_line
 
 # Leaves room for the token and modem parts inside STATUS_MAX_CHARS.
 ERROR_MAX_CHARS = 100
@@ -41,10 +42,10 @@ def format_duration(seconds: float) -> str:
 
 
 def _token_part(state: str, expires_in: float | None, token_id: str | None) -> str:
-    part = f"token {sanitize_status(state, 20) or 'unknown'}"
+    part = f"token {one_line(state, 20) or 'unknown'}"
     if token_id:
         # A hash prefix, never the token: matches what endorse-central prints.
-        part += f" (sha256 {sanitize_status(token_id, 12)})"
+        part += f" (sha256 {one_line(token_id, 12)})"
     if expires_in is None or math.isnan(expires_in):
         return part
     if expires_in <= 0:
@@ -83,10 +84,10 @@ def format_status_line(
             to ERROR_MAX_CHARS characters.
         token_id: the served token's short hash prefix (Token.fingerprint), if any.
     """
-    error = sanitize_status(last_error, ERROR_MAX_CHARS) if last_error else ""
+    error = one_line(last_error, ERROR_MAX_CHARS) if last_error else ""
     line = (
         f"{_token_part(token_state, expires_in, token_id)}; "
         f"{_modem_part(registration, signal_dbm)}; "
         f"last error: {error or 'none'}"
     )
-    return sanitize_status(line, STATUS_MAX_CHARS)
+    return one_line(line, STATUS_MAX_CHARS)

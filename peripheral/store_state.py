@@ -7,19 +7,16 @@ The state values match the token and challenge states of the GATT info record
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
 
 from endorse_ble.peripheral.errors import PeripheralError
 from endorse_ble.peripheral.settings import RefreshMode
 from endorse_ble.tokenlink.nonce import NonceError, NonceProblem, check_nonce
-from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.redact import redact_tokens
+from endorse_ble.tokenlink.text import one_line
 from endorse_ble.tokenlink.token import Token
 
 MAX_REASON_CHARS = 200
-
-# A JWS compact serialization (RFC 7515 section 7.1): three base64url runs joined by dots.
-_JWT_LIKE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
 
 class StoreState(enum.Enum):
@@ -82,9 +79,10 @@ def safe_reason(exc: BaseException) -> str:
     Anything shaped like a JWT in the message is replaced by its length and hash prefix,
     so an error that quoted a response body cannot leak a token into logs or the status.
     """
-    text = _JWT_LIKE.sub(lambda m: f"<{describe_secret(m.group(0))}>", str(exc))
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
+    text = redact_tokens(str(exc))
+    return one_line(
+        f"{type(exc).__name__}: {text}" if text else type(exc).__name__, MAX_REASON_CHARS
+    )
 
 
 @dataclass(frozen=True)

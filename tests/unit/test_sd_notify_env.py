@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS, SdNotifier, sanitize_status
+from endorse_ble.peripheral.sd_notify import SdNotifier
 
 SOCKET = {"NOTIFY_SOCKET": "/run/systemd/notify"}
 
@@ -60,36 +58,3 @@ def test_bad_watchdog_values_are_ignored_with_a_warning(
     assert any(
         r.levelno == logging.WARNING and "WATCHDOG" in r.getMessage() for r in caplog.records
     )
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("token ready", "token ready"),
-        ("line one\nREADY=1", "line one READY=1"),
-        ("  tabs\tand\r\n\x00nul  ", "tabs and nul"),
-        ("\x1b[31mred\x1b[0m", "[31mred [0m"),
-        ("", ""),
-    ],
-)
-def test_sanitize_status_examples(text: str, expected: str) -> None:
-    """Control characters become single spaces and the ends are trimmed."""
-    assert sanitize_status(text) == expected
-
-
-def test_sanitize_status_bounds_length() -> None:
-    """An over-long text is cut to the limit and ends with an ellipsis."""
-    line = sanitize_status("x" * 1000)
-    assert len(line) == STATUS_MAX_CHARS
-    assert line.endswith("…")
-    assert sanitize_status("abcdef", limit=4) == "abc…"
-
-
-@given(st.text(), st.integers(min_value=1, max_value=300))
-def test_sanitize_status_always_one_bounded_printable_line(text: str, limit: int) -> None:
-    """Whatever the input, the result is printable, has no newline and fits the limit."""
-    line = sanitize_status(text, limit)
-    assert len(line) <= limit
-    assert line.isprintable()
-    assert "\n" not in line
-    line.encode("utf-8")  # no lone surrogates survive

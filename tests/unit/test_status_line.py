@@ -118,7 +118,7 @@ def test_hostile_error_text_is_one_short_line() -> None:
         "token failed; modem home -80 dBm; last error: Endorse refused: HTTP 403 READY=1 <html>"
     )
     assert "\n" not in line
-    assert line.endswith("…")
+    assert line.endswith("...")
     assert len(line) <= STATUS_MAX_CHARS
 
 
