@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from endorse_ble.central.user_config import GatewayConfig
+from endorse_ble.tokenlink.durations import WAIT_RULE, is_wait_seconds
 
 if TYPE_CHECKING:
     from endorse_ble.central.ble_reader import ReaderOptions
@@ -23,8 +24,8 @@ DEFAULT_CHALLENGE_TIMEOUT = 30.0
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds in (0, 3600]")
+    if not is_wait_seconds(value):
+        raise argparse.ArgumentTypeError(f"{text} is not {WAIT_RULE}")
     return value
 
 

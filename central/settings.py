@@ -13,6 +13,7 @@ from endorse_ble.central.errors import UsageError
 from endorse_ble.central.gateway_options import gateway_flags
 from endorse_ble.central.paths import default_config_path
 from endorse_ble.central.user_config import GatewayConfig, load_user_config, validate_exchange_url
+from endorse_ble.tokenlink.durations import WAIT_RULE, is_wait_seconds
 
 DEFAULT_EXCHANGE_TIMEOUT = 10.0
 
@@ -71,8 +72,8 @@ def resolve(args: argparse.Namespace) -> Settings:
             validate_exchange_url(exchange_url)
         except ValueError as exc:
             raise UsageError(f"--exchange-url: {exc}") from exc
-    if exchange_timeout is not None and not 0 < exchange_timeout <= 3600:
-        raise UsageError("--exchange-timeout: must be a number of seconds in (0, 3600]")
+    if exchange_timeout is not None and not is_wait_seconds(exchange_timeout):
+        raise UsageError(f"--exchange-timeout: must be {WAIT_RULE}")
     for layer in (profile, config.default):
         if layer is None:
             continue

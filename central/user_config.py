@@ -37,6 +37,7 @@ from typing import Any
 from endorse_ble.central.credential_cache import is_valid_profile
 from endorse_ble.central.errors import ConfigError
 from endorse_ble.central.paths import default_config_path
+from endorse_ble.tokenlink.durations import WAIT_RULE, is_wait_seconds
 from endorse_ble.tokenlink.net import is_loopback_host
 
 MAX_CONFIG_BYTES = 256 * 1024
@@ -127,8 +128,8 @@ class _Reader:
         value = data.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-            raise self.error(f"{prefix}{key}", "must be a number of seconds in (0, 3600]")
+        if not is_wait_seconds(value):
+            raise self.error(f"{prefix}{key}", f"must be {WAIT_RULE}")
         return float(value)
 
     def url(self, data: Mapping[str, Any], prefix: str, key: str) -> str | None:
