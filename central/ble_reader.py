@@ -74,7 +74,6 @@ class TokenRead:
     token: str
     info: profile.InfoRecord
     nonce: str | None
-    torn_retries: int
 
 
 def _platform_args(options: ReaderOptions) -> dict[str, Any]:
@@ -201,7 +200,7 @@ class GatewaySession:
             except profile.ProfileError as exc:
                 raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
             log.info("read the token: %s in %d pages", describe_secret(token), info.page_count)
-            return TokenRead(token, info, nonce, attempt)
+            return TokenRead(token, info, nonce)
         raise BleReadError(
             ReadFailure.TORN,
             f"the token kept changing while being read ({self._options.max_torn_retries + 1} "

@@ -239,7 +239,6 @@ class ResponseCollector:
     lines: list[str] = field(default_factory=list)
     urcs: list[str] = field(default_factory=list)
     garbage_lines: int = 0
-    echo_seen: bool = False
 
     def feed(self, line: RawLine) -> AtResponse | None:
         kind, text = classify(line, self.command)
@@ -253,7 +252,7 @@ class ResponseCollector:
                     f"{self.garbage_lines} unreadable lines in answer to {self.command}",
                 )
         elif kind is LineKind.ECHO:
-            self.echo_seen = True
+            pass  # the modem repeating our command (ATE1): nothing to keep
         elif kind is LineKind.URC:
             self.urcs.append(text)
         elif kind is LineKind.INFO:

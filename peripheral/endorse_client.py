@@ -60,7 +60,6 @@ from endorse_ble.peripheral.endorse_answer import (
 )
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.peripheral.link_state import SYSFS_NET, require_link_up
-from endorse_ble.peripheral.ports import TokenSource
 from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
 from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
 from endorse_ble.tokenlink.redact import describe_secret
@@ -291,8 +290,3 @@ def _os_errno(exc: BaseException) -> int | None:
         todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
         todo.extend(a for a in current.args if isinstance(a, BaseException))
     return None
-
-
-def _as_token_source(client: EndorseClient) -> TokenSource:
-    """Never called: makes mypy check that EndorseClient satisfies the TokenSource seam."""
-    return client

@@ -24,7 +24,6 @@ class ModemErrorReason(enum.Enum):
     PPP_BUSY = "ppp_busy"  # the port speaks PPP (HDLC frames), not AT: pppd owns it
     GARBAGE = "garbage"  # unreadable bytes instead of an AT response
     OVERSIZED = "oversized"  # the response exceeded the size bound
-    COMMAND_FAILED = "command_failed"  # ERROR / +CME ERROR / +CMS ERROR
     MALFORMED = "malformed"  # the answer was there but did not parse
 
 
@@ -41,7 +40,6 @@ class AtParseReason(enum.Enum):
     """Why an AT response line could not be read."""
 
     MISSING = "missing"  # no line carried the expected answer
-    BAD_PREFIX = "bad_prefix"  # a line for another command
     FIELD_COUNT = "field_count"  # too few or too many comma-separated fields
     NOT_A_NUMBER = "not_a_number"  # a numeric field that is not a decimal integer
     OUT_OF_RANGE = "out_of_range"  # a number outside the range the spec allows

@@ -70,11 +70,6 @@ class PrivateBus:
         return self._address
 
     @property
-    def socket_dir(self) -> Path | None:
-        """The private directory holding the socket and config (None when stopped)."""
-        return self._dir
-
-    @property
     def pid(self) -> int | None:
         """The daemon's process id while it runs."""
         return self._proc.pid if self._proc else None
