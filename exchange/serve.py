@@ -9,11 +9,14 @@ stops cleanly on SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -32,6 +35,11 @@ log = logging.getLogger(__name__)
 API_PATH = "/"
 # Slow clients may hold a thread this long at most (a slowloris defence).
 _SOCKET_TIMEOUT = 10.0
+# After refusing an oversized body, at most this much of it is read and thrown away, for
+# at most this long: closing with the body unread would make the kernel reset the
+# connection and lose the 413 for a client that writes its whole body before reading.
+_DRAIN_BYTES = 8 * 1024 * 1024
+_DRAIN_SECONDS = 3.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,9 +80,33 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0 or length > limit:
             # Refused from the header alone: the body is never read into memory.
             self._refuse(ErrorCode.REQUEST_TOO_LARGE, f"the body exceeds {limit} bytes")
+            self._drain(length)
             return
         body = self.rfile.read(length)
         self._send(*self.server.service.handle("POST", body))
+
+    def _drain(self, length: int) -> None:
+        """Half-close after the answer, then discard the unread body (bounded, with a deadline).
+
+        The FIN tells a client that reads while it writes that no more is coming; one that
+        writes everything first finds its answer waiting instead of a reset.
+        """
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        left = min(max(length, 0), _DRAIN_BYTES)
+        try:
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:
+            return  # the client went away or overran the deadline: nothing more to say
 
     def _not_allowed(self) -> None:
         self._refuse(ErrorCode.METHOD_NOT_ALLOWED, "use POST with a JSON body")

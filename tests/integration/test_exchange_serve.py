@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
 
 from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.endorse_keys import SimIdentity
@@ -60,6 +65,54 @@ def test_refuses_an_oversized_body_from_its_header(local_exchange: RunningExchan
         )
     finally:
         conn.close()
+
+
+ONE_MIB = 1024 * 1024
+TRIES = 200
+
+
+def _oversized_post(url: str, piece: int, pause: float) -> bytes:
+    """POST a whole 1 MiB body over a raw socket, ``piece`` bytes at a time, THEN read.
+
+    A client such as requests writes its whole body before reading; a server that answers
+    from the header and closes with the body unread makes the kernel reset the connection,
+    and the 413 already sent is lost (ECONNRESET or EPIPE on the client).
+    """
+    parts = urlsplit(url)
+    head = (
+        f"POST / HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {ONE_MIB}\r\n\r\n"
+    ).encode()
+    body = b"A" * ONE_MIB
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        for start in range(0, ONE_MIB, piece):
+            sock.sendall(body[start : start + piece])
+            if pause:
+                time.sleep(pause)  # the pacing of a slow uplink is what is tested
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("piece", "pause"), [(ONE_MIB, 0.0), (64 * 1024, 0.002)], ids=["whole-body", "64KiB-pieces"]
+)
+def test_a_client_that_sends_an_oversized_body_first_still_reads_its_413(
+    local_exchange: RunningExchange, piece: int, pause: float
+) -> None:
+    """The 413 survives a body written in full before the answer is read, every time.
+
+    Eight clients at once keep the 200 tries short and the server's threads busy.
+    """
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(lambda _: _oversized_post(local_exchange.url, piece, pause), range(TRIES))
+        )
+    for attempt, answer in enumerate(answers):
+        assert answer.startswith(b"HTTP/1.1 413 "), (attempt, answer[:200])
+        assert b'"request_too_large"' in answer, (attempt, answer[:200])
 
 
 def test_unknown_path_is_404(local_exchange: RunningExchange) -> None:
