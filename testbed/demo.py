@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -118,6 +119,36 @@ def mask(secret: str) -> str:
     return f"{secret[:4]}...({len(secret)} chars)"
 
 
+async def run_until_signalled(mtu: int, logs: Path) -> int:
+    """Run the demo; SIGINT or SIGTERM cancels it, its clean-up runs, and 128 + signal is
+    returned.
+
+    asyncio.run's own SIGINT handler exists only when SIGINT was at its default at start-up
+    (not in a background job of a non-interactive shell), and nothing handles SIGTERM.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not received:  # a second Ctrl-C must not cut the clean-up short
+            task.cancel()
+        received.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await run_demo(mtu, logs)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return 128 + received[0]
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
 async def run_demo(mtu: int, logs: Path) -> int:
     demo = Demo(logs)
     plain = subprocess_env("")
@@ -206,10 +237,9 @@ def run(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="endorse-demo-"))
     code = EXIT_FAILURE
     try:
-        code = asyncio.run(run_demo(args.mtu, logs))
-    except KeyboardInterrupt:
-        print("\ninterrupted: every process was stopped", file=sys.stderr)
-        code = 130
+        code = asyncio.run(run_until_signalled(args.mtu, logs))
+    except KeyboardInterrupt:  # a Ctrl-C before the loop's own handlers were in place
+        code = 128 + signal.SIGINT
     except (RuntimeError, TimeoutError, OSError) as exc:
         print(f"\nendorse-testbed demo: {exc}; logs in {logs}", file=sys.stderr)
         args.keep_logs = True
@@ -218,4 +248,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"logs: {logs}", file=sys.stderr)
         else:
             shutil.rmtree(logs, ignore_errors=True)
+    if code > 128:
+        print("\ninterrupted: every process was stopped", file=sys.stderr)
     return code

@@ -43,9 +43,17 @@ def children() -> list[str]:
     return found
 
 
-def start_demo(*args: str) -> subprocess.Popen[str]:
+def start_demo(*args: str, ignore_sigint: bool = False) -> subprocess.Popen[str]:
+    """Start the demo; ``ignore_sigint`` starts it with SIGINT ignored (SIG_IGN survives exec).
+
+    A background job of a non-interactive shell starts that way, and Python then leaves
+    SIGINT ignored (no KeyboardInterrupt): Ctrl-C works only through the demo's own handler.
+    """
+    command = [sys.executable, "-m", "endorse_ble.testbed", "demo", *args]
+    if ignore_sigint:
+        command = ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", *command]
     return subprocess.Popen(
-        [sys.executable, "-m", "endorse_ble.testbed", "demo", *args],
+        command,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.DEVNULL,
@@ -69,18 +77,32 @@ def test_demo_prints_credentials_and_cleans_up() -> None:
     assert children() == []
 
 
-@pytest.mark.usefixtures("adopt_orphans")
-def test_ctrl_c_stops_everything() -> None:
-    """Interrupted half-way, the demo says so, exits 130 and leaves no process behind."""
-    demo = start_demo()
+def interrupt_half_way(signum: signal.Signals) -> None:
+    """Send ``signum`` at step 5; the demo must say so, exit 128 + signum, leave nothing.
+
+    Started with SIGINT ignored, so only the demo's own handlers can make it stop.
+    """
+    demo = start_demo(ignore_sigint=True)
     assert demo.stderr is not None
     seen = ""
     while "[5/7]" not in seen:
         chunk = demo.stderr.read(1)
         assert chunk, f"the demo ended early: {seen}"
         seen += chunk
-    demo.send_signal(signal.SIGINT)
+    demo.send_signal(signum)
     _, err = demo.communicate(timeout=60)
-    assert demo.returncode == 130, seen + err
-    assert "interrupted" in err
+    assert demo.returncode == 128 + signum, seen + err
+    assert "interrupted: every process was stopped" in err
     assert children() == []
+
+
+@pytest.mark.usefixtures("adopt_orphans")
+def test_ctrl_c_stops_everything() -> None:
+    """Ctrl-C half-way: exit 130, nothing left running, even with SIGINT ignored at start."""
+    interrupt_half_way(signal.SIGINT)
+
+
+@pytest.mark.usefixtures("adopt_orphans")
+def test_sigterm_stops_everything() -> None:
+    """SIGTERM (a service manager, `kill`) cleans up the same way: exit 143."""
+    interrupt_half_way(signal.SIGTERM)
