@@ -9,6 +9,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+#: What the [central] extra installs (top-level import names), checked before a command.
+LIBRARIES = ("bleak", "bleak_retry_connector", "requests", "rich", "jwt", "cryptography")
+
 #: Subcommand -> (module, one-line help). Modules are imported only when chosen.
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("endorse_ble.central.scan_cmd", "list nearby gateways"),
@@ -35,7 +38,9 @@ def run(argv: Sequence[str]) -> int:
     from endorse_ble.central.cli_text import MAIN_EPILOG
     from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
-    commands = {name: Subcommand(module, text) for name, (module, text) in COMMANDS.items()}
+    commands = {
+        name: Subcommand(module, text, LIBRARIES) for name, (module, text) in COMMANDS.items()
+    }
     return dispatch(
         "endorse-central", __doc__ or "", commands, argv, epilog=MAIN_EPILOG, extra="central"
     )

@@ -6,9 +6,12 @@ import sys
 
 from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
+#: What the [exchange] extra installs (top-level import names), checked before ``serve``.
+LIBRARIES = ("jwt", "cryptography", "boto3")
+
 COMMANDS: dict[str, Subcommand] = {
     "serve": Subcommand(
-        "endorse_ble.exchange.serve", "serve the exchange API over HTTP on 127.0.0.1"
+        "endorse_ble.exchange.serve", "serve the exchange API over HTTP on 127.0.0.1", LIBRARIES
     ),
 }
 

@@ -6,9 +6,14 @@ import sys
 
 from endorse_ble.tokenlink.cli import Subcommand, dispatch
 
+#: What the [peripheral] extra installs (top-level import names), checked before ``run``.
+LIBRARIES = ("bless", "dbus_next", "requests", "serial")
+
 COMMANDS: dict[str, Subcommand] = {
     "run": Subcommand(
-        "endorse_ble.peripheral.run_cmd", "run the gateway daemon (what systemd starts)"
+        "endorse_ble.peripheral.run_cmd",
+        "run the gateway daemon (what systemd starts)",
+        LIBRARIES,
     ),
     "check-config": Subcommand(
         "endorse_ble.peripheral.check_config",
