@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import iterations, verdict
 from endorse_ble.central.credential_cache import CredentialCache, render_process_json
 from endorse_ble.central.paths import credentials_cache_dir
 from endorse_ble.central.process_json import format_utc
@@ -65,7 +66,7 @@ def _time(argv: list[str], env: dict[str, str], expected: str | None) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=iterations(40, 3))
     parser.add_argument("--target", type=float, default=1.5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
@@ -100,12 +101,12 @@ def main() -> int:
     for name, value in medians.items():
         print(f"  {name:<28} {value * 1000:7.1f} ms  x{value / base:.2f}")
     ratio = medians["endorse-credential-process"] / base
-    verdict = "OK" if ratio <= args.target else "MISSED"
+    met = "OK" if ratio <= args.target else "MISSED"
     print(
         f"cached credential-process / python -c pass = {ratio:.2f} "
-        f"(target <= {args.target}) {verdict}"
+        f"(target <= {args.target}) {met}"
     )
-    return 0 if ratio <= args.target else 1
+    return verdict(ratio <= args.target)
 
 
 if __name__ == "__main__":

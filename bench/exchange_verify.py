@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import jwt
 
+from bench import iterations, verdict
 from endorse_ble.exchange.config import KeystoreSettings, TokenSettings
 from endorse_ble.exchange.keystore import KeyStore
 from endorse_ble.exchange.keystore_http import HttpKeyFetcher
@@ -30,7 +31,7 @@ from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.endorse_keys import AUDIENCE, SimIdentity
 
 RATIO_TARGET = 0.8
-FETCH_VERIFICATIONS = 10_000
+FETCH_VERIFICATIONS = iterations(10_000, 500)
 _BATCH = 50
 
 
@@ -63,8 +64,12 @@ def _compare(
 def main(argv: list[str] | None = None) -> int:
     """Run both measurements; return 0 when both targets are met."""
     parser = argparse.ArgumentParser(prog="python -m bench.exchange_verify")
-    parser.add_argument("--tokens", type=int, default=500, help="distinct tokens to mint")
-    parser.add_argument("--rounds", type=int, default=5, help="timed passes over the tokens")
+    parser.add_argument(
+        "--tokens", type=int, default=iterations(500, 100), help="distinct tokens to mint"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=iterations(5, 1), help="timed passes over the tokens"
+    )
     args = parser.parse_args(argv)
 
     with EndorseSimulator() as sim:
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = ratio >= RATIO_TARGET and fetches == 1
     print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return verdict(ok)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 
+from bench import verdict
 from endorse_ble.peripheral.settings import RefreshSettings
 from endorse_ble.peripheral.store_state import StoreSnapshot, StoreState
 from endorse_ble.peripheral.token_store import TokenStore
@@ -93,11 +94,9 @@ def main() -> int:
         f"{JSON_WRAPPER_BYTES}"
     )
     print(f"  bytes per day: {bytes_per_day:,.0f} (~{bytes_per_day * 30 / 1e6:.1f} MB per 30 days)")
-    if ratio > 1.0 or gaps:
-        print("FAIL: refresh traffic above target or a gap in service", file=sys.stderr)
-        return 1
-    print("OK")
-    return 0
+    ok = ratio <= 1.0 and not gaps
+    print("OK" if ok else "FAIL: refresh traffic above target or a gap in service")
+    return verdict(ok)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from endorse_ble.peripheral.settings import RefreshSettings
 from endorse_ble.testbed.bluez.harness import spawn, stop_process, subprocess_env
 
 READY_TIMEOUT = 30.0
@@ -37,6 +38,8 @@ class GatewaySetup:
     backoff_initial: float = 0.3
     backoff_max: float = 3.0
     modem_poll_interval: float = 60.0
+    # Fresh-token requests (challenges) allowed at once: the product's budget unless raised.
+    challenge_burst: int = RefreshSettings.challenge_burst
 
     def config_toml(self) -> str:
         """A gateway config for the testbed (the cellular link is loopback here)."""
@@ -57,6 +60,7 @@ class GatewaySetup:
             f'mode = "{self.mode}"\n'
             f"backoff_initial_seconds = {self.backoff_initial}\n"
             f"backoff_max_seconds = {self.backoff_max}\n"
+            f"challenge_burst = {self.challenge_burst}\n"
             "[ble]\n"
             f'adapter = "{self.adapter}"\n'
             f'name = "{self.name}"\n'
