@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench clean
+.PHONY: setup demo test lint typecheck pytest bench bench-quick stress clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,18 @@ test: lint typecheck pytest
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Every benchmark end to end with few iterations (CI runs it): a benchmark that breaks
+# fails; targets are gated only by `make bench`.
+bench-quick: setup
+	$(BIN)/python -m bench --quick
+
+# The integration tier N times beside a CPU burner; lists every test that failed at least
+# once with its count and exits 1 if any did.
+N ?= 5
+stress: setup
+	PYTHON=$(PYTHON) ./scripts/bootstrap-system --test
+	$(BIN)/python scripts/stress.py --runs $(N)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
