@@ -103,8 +103,7 @@ def main() -> int:
     ratio = medians["endorse-credential-process"] / base
     met = "OK" if ratio <= args.target else "MISSED"
     print(
-        f"cached credential-process / python -c pass = {ratio:.2f} "
-        f"(target <= {args.target}) {met}"
+        f"cached credential-process / python -c pass = {ratio:.2f} (target <= {args.target}) {met}"
     )
     return verdict(ratio <= args.target)
 
