@@ -9,6 +9,7 @@ from __future__ import annotations
 from endorse_ble.exchange.aws_clients import dynamodb_client, sts_client
 from endorse_ble.exchange.config import ExchangeConfig
 from endorse_ble.exchange.issuer import StsIssuer
+from endorse_ble.exchange.key_binding import KeyBindingChecker
 from endorse_ble.exchange.keystore import KeyFetcher, KeyStore
 from endorse_ble.exchange.keystore_http import HttpKeyFetcher
 from endorse_ble.exchange.policy import AccessPolicy
@@ -32,10 +33,15 @@ def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None)
     if key_fetcher is None:
         key_fetcher = HttpKeyFetcher(config.keystore.timeout_seconds)
     keys = KeyStore(config.keystore, key_fetcher)
+    replay = build_replay_guard(config)
+    key_binding = None
+    if config.token.require_key_binding:
+        # Proof ids go to the same store as token ids, under their own prefix.
+        key_binding = KeyBindingChecker(replay, config.token.leeway_seconds, config.public_url)
     return ExchangeService(
         TokenVerifier(config.token, keys),
         AccessPolicy.from_config(config),
-        build_replay_guard(config),
+        replay,
         StsIssuer(
             sts_client(config.aws),
             config.credentials.duration_seconds,
@@ -43,4 +49,5 @@ def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None)
         ),
         max_body_bytes=config.max_body_bytes,
         replay_margin_seconds=config.token.leeway_seconds,
+        key_binding=key_binding,
     )

@@ -25,6 +25,7 @@ from endorse_ble.tokenlink.endorse import (
     KEYSTORE_URL,
     KID_PATTERN,
 )
+from endorse_ble.tokenlink.key_binding import is_thumbprint
 from endorse_ble.tokenlink.net import is_loopback_host
 from endorse_ble.tokenlink.token import MAX_TOKEN_BYTES
 
@@ -48,11 +49,16 @@ ENV_ALLOW = "EXCHANGE_ALLOW"
 
 @dataclass(frozen=True)
 class AllowEntry:
-    """One SIM allowed to get credentials: its IMSI, optionally bound to one IMEI and role."""
+    """One SIM allowed to get credentials: its IMSI, optionally bound to one IMEI and role.
+
+    ``laptops`` are the JWK thumbprints of the laptop keys that may use this SIM when the
+    exchange requires key binding.
+    """
 
     imsi: str
     imei: str | None = None
     role_arn: str | None = None
+    laptops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class TokenSettings:
     max_age_seconds: float = 7200.0
     max_bytes: int = MAX_TOKEN_BYTES
     require_nonce: bool = False
+    # Each request must carry a proof signed by a laptop key enrolled for the SIM.
+    require_key_binding: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,9 @@ class ExchangeConfig:
     credentials: CredentialSettings = field(default_factory=CredentialSettings)
     allow: tuple[AllowEntry, ...] = ()
     max_body_bytes: int = 16384
+    # The URL clients POST to, as they see it (proofs name it in ``htu``); None: the URL
+    # each request arrived at.
+    public_url: str | None = None
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -134,7 +145,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "aws": AwsSettings,
     "credentials": CredentialSettings,
 }
-_TOP_LEVEL = {"max_body_bytes": int}
+_TOP_LEVEL: dict[str, type[Any]] = {"max_body_bytes": int, "public_url": str}
 
 
 def _check_keystore_url(url: str) -> None:
@@ -196,6 +207,23 @@ def _section(name: str, cls: type[Any], raw: Any) -> Any:
     return cls(**values)
 
 
+def _laptops(where: str, item: Mapping[str, Any]) -> tuple[str, ...]:
+    laptops = item.get("laptops", [])
+    if not isinstance(laptops, list) or not all(is_thumbprint(jkt) for jkt in laptops):
+        raise ConfigError(
+            f"{where}.laptops", "must be a list of key thumbprints (43 base64url characters)"
+        )
+    return tuple(laptops)
+
+
+def _check_public_url(url: str | None) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError("public_url", "must be an http(s) URL without query or fragment")
+
+
 def _allow_entries(raw: Any) -> tuple[AllowEntry, ...]:
     if not isinstance(raw, list):
         raise ConfigError("allow", "must be a list of tables")
@@ -204,7 +232,7 @@ def _allow_entries(raw: Any) -> tuple[AllowEntry, ...]:
         where = f"allow[{i}]"
         if not isinstance(item, Mapping):
             raise ConfigError(where, "must be a table")
-        unknown = set(item) - {"imsi", "imei", "role_arn"}
+        unknown = set(item) - {"imsi", "imei", "role_arn", "laptops"}
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown setting")
         imsi, imei, role = item.get("imsi"), item.get("imei"), item.get("role_arn")
@@ -214,7 +242,9 @@ def _allow_entries(raw: Any) -> tuple[AllowEntry, ...]:
             raise ConfigError(f"{where}.imei", "must be 14-16 digits")
         if role is not None and (not isinstance(role, str) or not role.startswith("arn:")):
             raise ConfigError(f"{where}.role_arn", "must be an ARN")
-        entries.append(AllowEntry(imsi=imsi, imei=imei, role_arn=role))
+        entries.append(
+            AllowEntry(imsi=imsi, imei=imei, role_arn=role, laptops=_laptops(where, item))
+        )
     imsis = [e.imsi for e in entries]
     if len(set(imsis)) != len(imsis):
         raise ConfigError("allow", "an IMSI is listed twice")
@@ -223,6 +253,7 @@ def _allow_entries(raw: Any) -> tuple[AllowEntry, ...]:
 
 def _validate(config: ExchangeConfig) -> None:
     _check_keystore_url(config.keystore.url)
+    _check_public_url(config.public_url)
     try:
         re.compile(config.keystore.kid_pattern)
     except re.error as exc:
@@ -269,8 +300,9 @@ def config_from_mapping(raw: Mapping[str, Any]) -> ExchangeConfig:
     }
     if "allow" in raw:
         parts["allow"] = _allow_entries(raw["allow"])
-    if "max_body_bytes" in raw:
-        parts["max_body_bytes"] = _coerce("", "max_body_bytes", raw["max_body_bytes"], int)
+    for key, wanted in _TOP_LEVEL.items():
+        if key in raw:
+            parts[key] = _coerce("", key, raw[key], wanted)
     config = ExchangeConfig(**parts)
     _validate(config)
     return config
@@ -296,7 +328,8 @@ def load_config_file(path: Path) -> ExchangeConfig:
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     # EXCHANGE_<SECTION>_<KEY> -> raw[section][key]; EXCHANGE_ALLOW holds the allowlist as
-    # JSON (a list of {"imsi", "imei"?, "role_arn"?}); EXCHANGE_MAX_BODY_BYTES is top level.
+    # JSON (a list of {"imsi", "imei"?, "role_arn"?, "laptops"?}); EXCHANGE_MAX_BODY_BYTES
+    # and EXCHANGE_PUBLIC_URL are top level.
     raw: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name in {ENV_CONFIG_FILE, ENV_ALLOW}:

@@ -42,6 +42,12 @@ class ErrorCode(enum.Enum):
     NONCE_REQUIRED = "nonce_required"
     NONCE_MISMATCH = "nonce_mismatch"
     TOKEN_REPLAYED = "token_replayed"
+    # Laptop key binding (a DPoP-style proof with the request)
+    KEY_BINDING_REQUIRED = "key_binding_required"
+    BAD_PROOF = "bad_proof"
+    KEY_NOT_ENROLLED = "key_not_enrolled"
+    KEY_MISMATCH = "key_mismatch"
+    PROOF_REPLAYED = "proof_replayed"
     # The exchange's own dependencies
     KEYSTORE_RATE_LIMITED = "keystore_rate_limited"
     KEYSTORE_UNAVAILABLE = "keystore_unavailable"
@@ -81,6 +87,11 @@ HTTP_STATUS: Mapping[ErrorCode, HTTPStatus] = MappingProxyType(
         ErrorCode.NONCE_REQUIRED: _S.FORBIDDEN,
         ErrorCode.NONCE_MISMATCH: _S.FORBIDDEN,
         ErrorCode.TOKEN_REPLAYED: _S.CONFLICT,
+        ErrorCode.KEY_BINDING_REQUIRED: _S.UNAUTHORIZED,
+        ErrorCode.BAD_PROOF: _S.UNAUTHORIZED,
+        ErrorCode.KEY_NOT_ENROLLED: _S.FORBIDDEN,
+        ErrorCode.KEY_MISMATCH: _S.FORBIDDEN,
+        ErrorCode.PROOF_REPLAYED: _S.CONFLICT,
         ErrorCode.KEYSTORE_RATE_LIMITED: _S.TOO_MANY_REQUESTS,
         ErrorCode.KEYSTORE_UNAVAILABLE: _S.BAD_GATEWAY,
         ErrorCode.KEYSTORE_BAD_KEY: _S.BAD_GATEWAY,

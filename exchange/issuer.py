@@ -59,10 +59,13 @@ def role_session_name(prefix: str, imsi: str) -> str:
 
 
 def session_tags(grant: Grant) -> list[TagTypeDef]:
-    """Session tags (``imsi``, ``imei``) that policies can test with aws:PrincipalTag."""
+    """Session tags (``imsi``, ``imei``, ``jkt``) that policies can test with
+    aws:PrincipalTag; CloudTrail records them, so it shows which SIM and which laptop key."""
     tags: list[TagTypeDef] = [{"Key": "imsi", "Value": grant.imsi}]
     if grant.imei is not None:
         tags.append({"Key": "imei", "Value": grant.imei})
+    if grant.laptop is not None:
+        tags.append({"Key": "jkt", "Value": grant.laptop})
     return tags
 
 

@@ -21,7 +21,8 @@ from typing import Any
 from endorse_ble.exchange.app import build_service
 from endorse_ble.exchange.config import config_from_env
 from endorse_ble.exchange.errors import ConfigError, ErrorCode, ExchangeError
-from endorse_ble.exchange.service import ExchangeService, error_response
+from endorse_ble.exchange.service import ExchangeService, HttpRequest, error_response
+from endorse_ble.tokenlink.key_binding import PROOF_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,37 @@ def _event_body(event: Mapping[str, Any]) -> bytes:
     return body.encode("utf-8")
 
 
+def _event_proofs(event: Mapping[str, Any]) -> tuple[str, ...]:
+    # Header names are case-insensitive: payload 1.0 keeps the client's case (and lists
+    # repeats in multiValueHeaders), 2.0 lower-cases them and joins repeats with commas,
+    # which no compact JWS contains, so a joined pair fails as one bad proof.
+    wanted = PROOF_HEADER.lower()
+    multi = event.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        values = [
+            v for k, vs in multi.items() if k.lower() == wanted and isinstance(vs, list) for v in vs
+        ]
+        if values:
+            return tuple(str(v) for v in values)
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return ()
+    return tuple(str(v) for k, v in headers.items() if k.lower() == wanted and v is not None)
+
+
+def _event_url(event: Mapping[str, Any]) -> str:
+    # The URL the client addressed, from API Gateway's request context: its domain name and
+    # the full path (1.0: requestContext.path, with the stage; 2.0: rawPath).
+    context = event.get("requestContext")
+    if not isinstance(context, dict):
+        return ""
+    domain = context.get("domainName")
+    path = event.get("rawPath") if event.get("version") == "2.0" else context.get("path")
+    if not isinstance(domain, str) or not isinstance(path, str):
+        return ""
+    return f"https://{domain}{path}"
+
+
 def _proxy_response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "statusCode": status,
@@ -74,8 +106,8 @@ class LambdaAdapter:
             body = _event_body(event)
         except ExchangeError as exc:
             return _proxy_response(*error_response(exc))
-        status, answer = self._service.handle(_event_method(event), body)
-        return _proxy_response(status, answer)
+        request = HttpRequest(_event_method(event), body, _event_url(event), _event_proofs(event))
+        return _proxy_response(*self._service.handle(request))
 
 
 _adapter: LambdaAdapter | None = None

@@ -1,4 +1,5 @@
-"""Who may have credentials: the IMSI allowlist, IMEI binding and the nonce challenge.
+"""Who may have credentials: the IMSI allowlist, IMEI binding, the nonce challenge and the
+laptop keys enrolled for each SIM.
 
 Pure: it looks only at a verified token and the request's nonce.
 """
@@ -15,11 +16,17 @@ from endorse_ble.tokenlink.token import Token
 
 @dataclass(frozen=True)
 class Grant:
-    """What a verified, allowed token is entitled to: a role, for a named SIM."""
+    """What a verified, allowed token is entitled to: a role, for a named SIM.
+
+    ``laptops`` are the key thumbprints enrolled for the SIM (for key binding); ``laptop``
+    is the one whose proof came with the request, once checked.
+    """
 
     imsi: str
     imei: str | None
     role_arn: str
+    laptops: tuple[str, ...] = ()
+    laptop: str | None = None
 
 
 class AccessPolicy:
@@ -64,4 +71,4 @@ class AccessPolicy:
         role = entry.role_arn or self._default_role_arn
         if role is None:  # config validation rules this out; refuse rather than guess
             raise ExchangeError(ErrorCode.MISCONFIGURED, "no role for this SIM")
-        return Grant(imsi=entry.imsi, imei=token.claim.imei, role_arn=role)
+        return Grant(imsi=entry.imsi, imei=token.claim.imei, role_arn=role, laptops=entry.laptops)

@@ -25,8 +25,9 @@ from typing import Any
 from endorse_ble.exchange.app import build_service
 from endorse_ble.exchange.config import load_config_file
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
-from endorse_ble.exchange.service import ExchangeService, error_response
+from endorse_ble.exchange.service import ExchangeService, HttpRequest, error_response
 from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from endorse_ble.tokenlink.key_binding import PROOF_HEADER
 from endorse_ble.tokenlink.net import is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain(length)
             return
         body = self.rfile.read(length)
-        self._send(*self.server.service.handle("POST", body))
+        request = HttpRequest(
+            "POST", body, self._arrival_url(), tuple(self.headers.get_all(PROOF_HEADER, ()))
+        )
+        self._send(*self.server.service.handle(request))
+
+    def _arrival_url(self) -> str:
+        # The URL as the client addressed it (its Host header), which a proof's htu names.
+        host = self.headers.get("Host")
+        base = f"http://{host}/" if host else self.server.url
+        return base.rstrip("/") + self.path.split("?", 1)[0]
 
     def _drain(self, length: int) -> None:
         """Half-close after the answer, then discard the unread body (bounded, with a deadline).

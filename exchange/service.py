@@ -1,12 +1,14 @@
-"""The exchange API, free of any transport: a request body in, a status and JSON body out.
+"""The exchange API, free of any transport: a request in, a status and JSON body out.
 
-``POST {"token": "<JWT>", "nonce"?: "<string>"}`` answers 200 with credentials and the
-SIM's identity, or an error body ``{"error": <code>, "message": <text>}`` (see
-docs/exchange-api.md). The Lambda handler and the local server only move bytes.
+``POST {"token": "<JWT>", "nonce"?: "<string>"}`` (with a ``DPoP`` proof header when key
+binding is required) answers 200 with credentials and the SIM's identity, or an error
+body ``{"error": <code>, "message": <text>}`` (see docs/exchange-api.md). The Lambda
+handler and the local server only move bytes into an :class:`HttpRequest`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from typing import Any
 
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 from endorse_ble.exchange.issuer import CredentialIssuer
+from endorse_ble.exchange.key_binding import KeyBindingChecker
 from endorse_ble.exchange.policy import AccessPolicy
 from endorse_ble.exchange.replay import ReplayGuard
 from endorse_ble.exchange.verifier import TokenVerifier
@@ -21,6 +24,20 @@ from endorse_ble.tokenlink.nonce import NonceError, check_nonce
 from endorse_ble.tokenlink.redact import describe_secret
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, repr=False)
+class HttpRequest:
+    """One HTTP request as a transport received it.
+
+    ``url`` is where it arrived (scheme, host and path as the client addressed them);
+    ``proofs`` holds every ``DPoP`` header value, in order.
+    """
+
+    method: str
+    body: bytes
+    url: str = ""
+    proofs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,7 @@ class ExchangeService:
         *,
         max_body_bytes: int,
         replay_margin_seconds: float,
+        key_binding: KeyBindingChecker | None = None,
     ) -> None:
         self._verifier = verifier
         self._policy = policy
@@ -79,19 +97,30 @@ class ExchangeService:
         self._max_body = max_body_bytes
         # A token stays acceptable until exp + leeway, so its jti must be kept that long.
         self._replay_margin = replay_margin_seconds
+        # None: key binding is off and DPoP headers are ignored, exactly as before it existed.
+        self._key_binding = key_binding
 
-    def handle(self, method: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, http: HttpRequest) -> tuple[int, dict[str, Any]]:
         """Answer one request; never raises, never echoes the token."""
-        if method.upper() != "POST":
+        if http.method.upper() != "POST":
             return error_response(
                 ExchangeError(ErrorCode.METHOD_NOT_ALLOWED, "use POST with a JSON body")
             )
         described = "-"
         try:
-            request = parse_request(body, self._max_body)
+            request = parse_request(http.body, self._max_body)
             described = describe_secret(request.token)
             token = self._verifier.verify(request.token)
             grant = self._policy.decide(token, request.nonce)
+            if self._key_binding is not None:
+                laptop = self._key_binding.check(
+                    http.proofs,
+                    method=http.method,
+                    url=http.url,
+                    token=token,
+                    enrolled=grant.laptops,
+                )
+                grant = dataclasses.replace(grant, laptop=laptop)
             if token.jwt_id is None:  # the verifier requires jti; never skip the replay check
                 raise ExchangeError(ErrorCode.INVALID_CLAIMS, "the token has no jti")
             self._replay.claim(token.jwt_id, token.expires_at + self._replay_margin)
@@ -106,9 +135,10 @@ class ExchangeService:
                 ExchangeError(ErrorCode.INTERNAL_ERROR, "internal error; see the exchange log")
             )
         log.info(
-            "issued credentials %s for imsi=%s role=%s (token %s)",
+            "issued credentials %s for imsi=%s jkt=%s role=%s (token %s)",
             credentials.access_key_id,
             grant.imsi,
+            grant.laptop or "-",
             grant.role_arn,
             described,
         )

@@ -1,0 +1,225 @@
+"""Check that the laptop presenting a token holds a key enrolled for the token's SIM.
+
+The request carries a DPoP-style proof (RFC 9449) in its ``DPoP`` header: a compact JWS
+with header ``{"typ": "dpop+jwt", "alg": "ES256", "jwk": <P-256 public key>}`` and claims
+``htm``, ``htu``, ``iat``, ``jti`` and ``ath`` (base64url SHA-256 of the Endorse token).
+The laptop chose the token's nonce as its key's thumbprint plus random characters, so the
+token Endorse signed names the key, and the proof shows the caller holds it.
+
+Runs after the token's own checks and before STS. Pure apart from the replay store seam;
+the clock is injected.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.exchange.replay import ReplayGuard
+from endorse_ble.tokenlink.errors import TokenFormatError
+from endorse_ble.tokenlink.key_binding import (
+    PROOF_ALGORITHM,
+    PROOF_CLAIMS,
+    PROOF_CURVE,
+    PROOF_TYPE,
+    ec_thumbprint,
+    nonce_names_key,
+    token_hash,
+)
+from endorse_ble.tokenlink.token import Token, b64url_decode
+
+#: A proof is a few hundred characters; anything this long is not one.
+MAX_PROOF_CHARS = 4096
+#: Proof ids share the token replay store under their own prefix, so the two never collide.
+PROOF_REPLAY_PREFIX = "dpop:"
+# A P-256 coordinate is 32 bytes: 43 base64url characters.
+_COORDINATE = re.compile(r"[A-Za-z0-9_-]{43}")
+_JTI = re.compile(r"[\x21-\x7e]{1,128}")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _bad(message: str) -> ExchangeError:
+    return ExchangeError(ErrorCode.BAD_PROOF, message)
+
+
+def normalize_url(url: str) -> str:
+    """``url`` as a proof's ``htu`` is compared (RFC 9449 section 4.3, RFC 3986 6.2.2-6.2.3):
+    scheme and host lower case, default port dropped, empty path as ``/``, no query or
+    fragment."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = parts.scheme.lower()
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", "", ""))
+
+
+def _segment_json(segment: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(b64url_decode(segment, where))
+    except (TokenFormatError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise _bad(f"the proof's {where} is not base64url JSON") from None
+    if not isinstance(value, dict):
+        raise _bad(f"the proof's {where} is not a JSON object")
+    return value
+
+
+def _public_jwk(header: Mapping[str, Any]) -> dict[str, str]:
+    # Only an EC P-256 public key: an RSA or symmetric key, or one with a private part, is
+    # refused before any signature check (RFC 9449 section 4.3, steps 5-7).
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != PROOF_CURVE:
+        raise _bad("the proof's jwk must be an EC P-256 public key")
+    if "d" in jwk:
+        raise _bad("the proof's jwk holds a private key")
+    x, y = jwk.get("x"), jwk.get("y")
+    if not isinstance(x, str) or not isinstance(y, str):
+        raise _bad("the proof's jwk lacks its coordinates")
+    if not _COORDINATE.fullmatch(x) or not _COORDINATE.fullmatch(y):
+        raise _bad("the proof's jwk coordinates are not P-256 sized")
+    return {"kty": "EC", "crv": PROOF_CURVE, "x": x, "y": y}
+
+
+class _PublicKeys:
+    """Parsed proof keys by thumbprint (bounded): a laptop sends the same key every time.
+
+    Only the key object is kept, never a verdict: every proof's signature is checked.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+
+    def get(self, thumbprint: str, jwk: dict[str, str]) -> ec.EllipticCurvePublicKey:
+        key = self._keys.get(thumbprint)
+        if key is None:
+            try:
+                # from_jwk checks the point is on the curve (an invalid-curve attack fails).
+                parsed = jwt.algorithms.ECAlgorithm.from_jwk(jwk)
+            except (jwt.InvalidKeyError, ValueError):
+                raise _bad("the proof's jwk is not a valid P-256 key") from None
+            if not isinstance(parsed, ec.EllipticCurvePublicKey):
+                raise _bad("the proof's jwk is not a public key")
+            key = parsed
+            if len(self._keys) >= self._size:
+                self._keys.clear()
+            self._keys[thumbprint] = key
+        return key
+
+
+class KeyBindingChecker:
+    """Verify a request's proof against its token and the keys enrolled for the SIM."""
+
+    def __init__(
+        self,
+        replay: ReplayGuard,
+        leeway_seconds: float,
+        public_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._replay = replay
+        self._leeway = leeway_seconds
+        self._public_url = normalize_url(public_url) if public_url else None
+        self._clock = clock
+        self._keys = _PublicKeys()
+        self._options: Any = {"require": list(PROOF_CLAIMS), "verify_iat": False}
+
+    def check(
+        self,
+        proofs: Sequence[str],
+        *,
+        method: str,
+        url: str,
+        token: Token,
+        enrolled: Collection[str],
+    ) -> str:
+        """Return the thumbprint of the key that proved, or raise ExchangeError saying why.
+
+        ``proofs`` are the request's ``DPoP`` header values; ``url`` is where the request
+        arrived (``public_url`` from the configuration wins when set).
+        """
+        if not proofs:
+            raise ExchangeError(
+                ErrorCode.KEY_BINDING_REQUIRED, "this exchange requires a DPoP proof"
+            )
+        if len(proofs) > 1:
+            raise _bad("send exactly one DPoP header")
+        thumbprint, claims = self._verified(proofs[0])
+        if claims.get("htm") != method.upper():
+            raise _bad("the proof is for another HTTP method")
+        htu = claims.get("htu")
+        if not isinstance(htu, str) or normalize_url(htu) != (
+            self._public_url or normalize_url(url)
+        ):
+            raise _bad("the proof is for another URL")
+        ath = claims.get("ath")
+        if not isinstance(ath, str) or not hmac.compare_digest(
+            ath.encode("ascii", "replace"), token_hash(token.raw).encode()
+        ):
+            raise _bad("the proof is for another token")
+        issued_at = self._issued_at(claims)
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not _JTI.fullmatch(jti):
+            raise _bad("the proof's jti is malformed")
+        if thumbprint not in enrolled:
+            raise ExchangeError(
+                ErrorCode.KEY_NOT_ENROLLED, "this laptop key is not enrolled for this SIM"
+            )
+        if not nonce_names_key(token.nonce, thumbprint):
+            raise ExchangeError(ErrorCode.KEY_MISMATCH, "the token was fetched for another key")
+        # Kept one second past the last moment the proof's iat is still accepted.
+        self._claim(jti, issued_at + self._leeway + 1)
+        return thumbprint
+
+    def _verified(self, proof: str) -> tuple[str, dict[str, Any]]:
+        if len(proof) > MAX_PROOF_CHARS or not proof.isascii() or proof.count(".") != 2:
+            raise _bad("the proof is not a compact JWS")
+        header = _segment_json(proof.partition(".")[0], "header")
+        if header.get("typ") != PROOF_TYPE:
+            raise _bad(f"the proof's typ must be {PROOF_TYPE}")
+        # ES256 only: none, HS256 (keyed with whatever the caller likes) and RSA are refused.
+        if header.get("alg") != PROOF_ALGORITHM:
+            raise _bad(f"the proof's alg must be {PROOF_ALGORITHM}")
+        jwk = _public_jwk(header)
+        thumbprint = ec_thumbprint(jwk)
+        key = self._keys.get(thumbprint, jwk)
+        try:
+            claims = jwt.decode(proof, key, algorithms=[PROOF_ALGORITHM], options=self._options)
+        except jwt.InvalidSignatureError:
+            raise _bad("the proof's signature does not verify") from None
+        except jwt.InvalidTokenError:
+            raise _bad("the proof's claims are missing or malformed") from None
+        return thumbprint, claims
+
+    def _issued_at(self, claims: Mapping[str, Any]) -> float:
+        iat = claims.get("iat")
+        if isinstance(iat, bool) or not isinstance(iat, int | float):
+            raise _bad("the proof's iat is not a NumericDate")
+        if abs(self._clock() - iat) > self._leeway:
+            raise _bad("the proof's iat is outside the allowed clock skew")
+        return float(iat)
+
+    def _claim(self, jti: str, expires_at: float) -> None:
+        try:
+            self._replay.claim(PROOF_REPLAY_PREFIX + jti, expires_at)
+        except ExchangeError as exc:
+            if exc.code is ErrorCode.TOKEN_REPLAYED:
+                raise ExchangeError(
+                    ErrorCode.PROOF_REPLAYED, "this proof has already been used"
+                ) from None
+            raise
