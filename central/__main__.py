@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "AWS credential_process helper (cached; prints only the JSON)",
     ),
     "logout": ("endorse_ble.central.logout_cmd", "forget cached credentials"),
+    "enroll": (
+        "endorse_ble.central.enroll_cmd",
+        "create this laptop's key for a profile and print its thumbprint (jkt)",
+    ),
 }
 
 

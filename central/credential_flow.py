@@ -3,11 +3,13 @@
 
 The token comes from a :class:`TokenSource`; the real one asks the gateway over BLE for a
 token bound to a new nonce (central.ble_reader), and the nonce goes to the exchange with
-it so that a replayed or foreign token is refused there.
+it so that a replayed or foreign token is refused there. When the profile has an enrolled
+laptop key, the nonce names the key and each exchange request carries a proof signed by it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,9 +17,12 @@ from typing import TYPE_CHECKING
 from endorse_ble.central.credentials import ExchangeResult
 from endorse_ble.central.exchange_client import ExchangeClient
 from endorse_ble.central.gateway_session import with_gateway
+from endorse_ble.central.key_proof import make_proof
+from endorse_ble.central.laptop_key import LaptopKey, key_name, load_key
 from endorse_ble.central.progress import Progress
 from endorse_ble.central.settings import Settings
 from endorse_ble.central.user_config import GatewayConfig
+from endorse_ble.tokenlink.key_binding import challenge_nonce
 
 if TYPE_CHECKING:
     from endorse_ble.central.ble_reader import GatewaySession, TokenRead
@@ -35,13 +40,18 @@ class FreshToken:
 TokenSource = Callable[[], FreshToken]
 
 
-def gateway_token_source(gateway: GatewayConfig, progress: Progress) -> TokenSource:
-    """Read a fresh, nonce-bound token from the gateway over BLE."""
-
-    async def read(session: GatewaySession) -> TokenRead:
-        return await session.read_token(fresh=True)
+def gateway_token_source(
+    gateway: GatewayConfig, progress: Progress, thumbprint: str | None = None
+) -> TokenSource:
+    """Read a fresh, nonce-bound token from the gateway over BLE; the nonce names the laptop
+    key with ``thumbprint`` when there is one."""
 
     def source() -> FreshToken:
+        nonce = challenge_nonce(thumbprint)
+
+        async def read(session: GatewaySession) -> TokenRead:
+            return await session.challenge(nonce)
+
         result = with_gateway(gateway, progress, read, "asking the gateway for a fresh token...")
         return FreshToken(result.token, result.nonce)
 
@@ -53,9 +63,15 @@ def obtain_credentials(
 ) -> ExchangeResult:
     """Run the whole flow; raises BleReadError, ExchangeClientError, UsageError."""
     url = settings.require_exchange_url()
-    fresh = (token_source or gateway_token_source(settings.gateway, progress))()
+    key = load_key(key_name(settings.profile))
+    thumbprint = key.thumbprint if key is not None else None
+    fresh = (token_source or gateway_token_source(settings.gateway, progress, thumbprint))()
     with (
         progress.step("exchanging the token for AWS credentials...", timing="exchange"),
-        ExchangeClient(url, settings.exchange_timeout) as client,
+        ExchangeClient(url, settings.exchange_timeout, _prover(key)) as client,
     ):
         return client.exchange(fresh.token, fresh.nonce)
+
+
+def _prover(key: LaptopKey | None) -> Callable[[str, str, str], str] | None:
+    return functools.partial(make_proof, key) if key is not None else None

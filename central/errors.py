@@ -114,3 +114,20 @@ class CredentialsFileError(CentralError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class KeyFailure(enum.Enum):
+    """Why the laptop key could not be used."""
+
+    NOT_ENROLLED = "not-enrolled"
+    EXPOSED = "exposed"  # a key file others can read, or not a plain file of ours
+    CORRUPT = "corrupt"
+    STORAGE = "storage"  # the keyring or the file system failed
+
+
+class LaptopKeyError(CentralError):
+    """The laptop key (``enroll``) is missing, exposed or unreadable; never holds the key."""
+
+    def __init__(self, reason: KeyFailure, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)

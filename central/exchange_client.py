@@ -1,6 +1,7 @@
 """POST the token to the exchange: the only laptop module that imports requests.
 
-``POST <url> {"token": ..., "nonce"?: ...}`` answers 200 with credentials or an error
+``POST <url> {"token": ..., "nonce"?: ...}`` (with a ``DPoP`` proof header when the
+laptop key is enrolled) answers 200 with credentials or an error
 ``{"error": <code>, "message": <text>}`` with 400/401/403/409/413/429/5xx
 (docs/exchange-api.md). Every answer is hostile input: the body is read up to a bound,
 must be JSON of the documented shape, and the exchange's message is shown only after
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -19,6 +21,7 @@ import urllib3.exceptions
 from endorse_ble.central.credentials import ExchangeResult, result_from_json
 from endorse_ble.central.errors import ExchangeClientError, ExchangeFailure
 from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
+from endorse_ble.tokenlink.key_binding import PROOF_HEADER
 from endorse_ble.tokenlink.redact import describe_secret
 from endorse_ble.tokenlink.text import one_line
 
@@ -70,12 +73,20 @@ def _read_body(response: requests.Response, limit: int, timeout: float) -> bytes
         ) from None
 
 
-class ExchangeClient:
-    """Talks to one exchange URL. Holds a requests.Session; use as a context manager."""
+#: Signs a proof for (method, url, token): central.key_proof with the laptop key.
+Prover = Callable[[str, str, str], str]
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+
+class ExchangeClient:
+    """Talks to one exchange URL. Holds a requests.Session; use as a context manager.
+
+    With a ``prover`` (an enrolled laptop key) every request carries its proof.
+    """
+
+    def __init__(self, url: str, timeout: float = 10.0, prover: Prover | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self._prover = prover
         self._session: requests.Session | None = None
 
     def __enter__(self) -> ExchangeClient:
@@ -92,13 +103,21 @@ class ExchangeClient:
         body: dict[str, str] = {"token": token}
         if nonce is not None:
             body["nonce"] = nonce
-        log.info("POST %s token %s", self.url, describe_secret(token))
-        status, data = self._post(body)
+        headers = {"Accept": "application/json"}
+        if self._prover is not None:
+            headers[PROOF_HEADER] = self._prover("POST", self.url, token)
+        log.info(
+            "POST %s token %s%s",
+            self.url,
+            describe_secret(token),
+            " with a key proof" if self._prover is not None else "",
+        )
+        status, data = self._post(body, headers)
         if status == 200:
             return result_from_json(data)
         raise self._refusal(status, data)
 
-    def _post(self, body: dict[str, str]) -> tuple[int, Any]:
+    def _post(self, body: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
         session = self._session or requests.Session()
         try:
             with session.post(
@@ -107,7 +126,7 @@ class ExchangeClient:
                 timeout=(min(_CONNECT_TIMEOUT, self.timeout), self.timeout),
                 stream=True,
                 allow_redirects=False,  # a redirect would re-send the token elsewhere
-                headers={"Accept": "application/json"},
+                headers=headers,
             ) as response:
                 status = response.status_code
                 raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)

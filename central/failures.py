@@ -17,6 +17,7 @@ from endorse_ble.central.errors import (
     ExchangeClientError,
     ExchangeFailure,
     InputFailure,
+    LaptopKeyError,
     ReadFailure,
     TokenInputError,
     UsageError,
@@ -139,6 +140,18 @@ _CODE_ADVICE: dict[str, str] = {
     "imei_mismatch": "the SIM is in a device the exchange does not expect (IMEI differs)",
     "nonce_required": "the exchange wants a fresh, nonce-bound token: do not pass a saved token",
     "nonce_mismatch": "the token answers another request's nonce: retry",
+    "key_binding_required": "the exchange requires an enrolled laptop key: run "
+    "`endorse-central enroll` and send the admin the allowlist line it prints",
+    "bad_proof": "the exchange did not accept this laptop's proof: check the laptop's clock "
+    "and the exchange URL",
+    "key_not_enrolled": "this laptop's key is not enrolled for this SIM: send the admin the "
+    "line `endorse-central enroll --show` prints",
+    "key_mismatch": "the token was fetched for another laptop key: retry",
+}
+
+#: Exchange codes whose whole message differs from their status's.
+_CODE_MESSAGE: dict[str, str] = {
+    "proof_replayed": "the exchange has already seen this laptop proof: run again",
 }
 
 _INPUT: dict[InputFailure, int] = {
@@ -167,6 +180,8 @@ def explain(exc: BaseException) -> Failure:
         return Failure(template.format(detail=str(exc)), code)
     if isinstance(exc, ExchangeClientError):
         template, code = _EXCHANGE[exc.reason]
+        if exc.code in _CODE_MESSAGE:
+            template = _CODE_MESSAGE[exc.code]
         return Failure(template.format(detail=exc.detail, why=_exchange_why(exc)), code)
     if isinstance(exc, ConfigError):
         return Failure(f"config {exc.path}: {exc.key}: {exc.problem}", EXIT_USAGE)
@@ -176,6 +191,8 @@ def explain(exc: BaseException) -> Failure:
         return Failure(str(exc), _INPUT[exc.reason])
     if isinstance(exc, TokenFormatError):
         return Failure(f"not an Endorse token: {exc}", EXIT_FAILURE)
+    if isinstance(exc, LaptopKeyError):
+        return Failure(f"laptop key: {exc}", EXIT_FAILURE)
     if isinstance(exc, CredentialsFileError):
         return Failure(f"cannot write {exc.path}: {exc.problem}", EXIT_FAILURE)
     if isinstance(exc, EndorseBleError):

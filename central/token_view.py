@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from endorse_ble.central.process_json import format_utc
+from endorse_ble.tokenlink.key_binding import bound_thumbprint
 from endorse_ble.tokenlink.text import one_line
 from endorse_ble.tokenlink.token import Token
 
@@ -29,7 +30,7 @@ def _when(epoch: int | None) -> str | None:
 
 def token_summary(token: Token, now: float) -> dict[str, Any]:
     """A JSON-ready description of ``token`` (never the token itself)."""
-    return {
+    summary: dict[str, Any] = {
         "alg": token.header.alg,
         "kid": token.header.kid,
         "iss": token.issuer,
@@ -50,6 +51,15 @@ def token_summary(token: Token, now: float) -> dict[str, Any]:
         "size": token.size,
         "sha256": token.fingerprint,
     }
+    jkt = bound_thumbprint(token.nonce)
+    if jkt is not None:
+        summary["laptop_key"] = jkt
+    return summary
+
+
+def _laptop_key(token: Token) -> str | None:
+    jkt = bound_thumbprint(token.nonce)
+    return None if jkt is None else f"jkt={jkt} (the nonce names this laptop key)"
 
 
 def token_lines(token: Token, now: float) -> list[tuple[str, str]]:
@@ -69,6 +79,7 @@ def token_lines(token: Token, now: float) -> list[tuple[str, str]]:
         ("key id", token.header.kid),
         ("algorithm", token.header.alg),
         ("nonce", token.nonce),
+        ("laptop key", _laptop_key(token)),
         ("size", f"{token.size} bytes, sha256 {token.fingerprint}"),
     ]
     for key, value in sorted(claim.request_parameters.items()):

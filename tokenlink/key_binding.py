@@ -32,6 +32,7 @@ THUMBPRINT_CHARS = 43
 BOUND_NONCE_RANDOM_CHARS = 16
 BOUND_NONCE_CHARS = THUMBPRINT_CHARS + BOUND_NONCE_RANDOM_CHARS
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
+_NONCE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def b64url(data: bytes) -> str:
@@ -74,6 +75,17 @@ def nonce_names_key(nonce: str | None, thumbprint: str) -> bool:
     if nonce is None or len(nonce) < THUMBPRINT_CHARS:
         return False
     return hmac.compare_digest(nonce[:THUMBPRINT_CHARS].encode(), thumbprint.encode())
+
+
+def bound_thumbprint(nonce: str | None) -> str | None:
+    """The key thumbprint a bound nonce names, or None when the nonce does not look bound.
+
+    Only a hint for people (``inspect``): a random 59-character nonce looks the same. The
+    exchange never guesses; it checks the nonce against the proof's key.
+    """
+    if nonce is None or len(nonce) != BOUND_NONCE_CHARS or not _NONCE.fullmatch(nonce):
+        return None
+    return nonce[:THUMBPRINT_CHARS]
 
 
 def token_hash(token: str) -> str:
