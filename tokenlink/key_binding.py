@@ -23,8 +23,6 @@ PROOF_TYPE = "dpop+jwt"
 #: The one signature algorithm of proofs: ECDSA P-256 with SHA-256 (RFC 7518 section 3.4).
 PROOF_ALGORITHM = "ES256"
 PROOF_CURVE = "P-256"
-#: Claims every proof carries (RFC 9449 section 4.2, with ``ath`` always present here).
-PROOF_CLAIMS = ("htm", "htu", "iat", "jti", "ath")
 
 #: A SHA-256 thumbprint in base64url without padding: 32 bytes -> 43 characters.
 THUMBPRINT_CHARS = 43
