@@ -7,6 +7,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import ClassVar
 
 import keyring.backend
 import pytest
@@ -41,7 +42,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 class EmptyChainer(chainer.ChainerBackend):
     """The chainer as keyring builds it on a machine with no backend to chain."""
 
-    backends: list[keyring.backend.KeyringBackend] = []
+    backends: ClassVar[list[keyring.backend.KeyringBackend]] = []
 
 
 def _new(cls: type[keyring.backend.KeyringBackend]) -> keyring.backend.KeyringBackend:
