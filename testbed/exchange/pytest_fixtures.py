@@ -7,6 +7,7 @@ is off, and ``AWS_ENDPOINT_URL`` points every SDK client at the local moto serve
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import socket
@@ -41,27 +42,32 @@ def exchange_config_toml(
     *,
     keystore_url: str,
     aws_endpoint_url: str,
-    allow: list[dict[str, str]] | None = None,
+    allow: list[dict[str, str | list[str]]] | None = None,
     default_role_arn: str | None = TEST_ROLE_ARN,
     replay_backend: str = "memory",
     replay_table: str = "endorse-exchange-replay",
     require_nonce: bool = False,
+    require_key_binding: bool = False,
     keystore_options: dict[str, int | float] | None = None,
     extra: str = "",
 ) -> str:
     """TOML for an exchange wired to a local keystore and moto.
 
-    ``allow`` defaults to the testbed's default SIM, bound to its IMEI. ``extra`` is
-    appended verbatim (more tables or keys); ``keystore_options`` adds [keystore] keys.
+    ``allow`` defaults to the testbed's default SIM, bound to its IMEI (a list value, such as
+    ``laptops``, becomes a TOML array). ``extra`` is appended verbatim (more tables or
+    keys); ``keystore_options`` adds [keystore] keys.
     """
     sim = SimIdentity()
-    entries = allow if allow is not None else [{"imsi": sim.imsi, "imei": sim.imei}]
+    entries: list[dict[str, str | list[str]]] = (
+        allow if allow is not None else [{"imsi": sim.imsi, "imei": sim.imei}]
+    )
     lines = [
         "[keystore]",
         f'url = "{keystore_url}"',
         *(f"{key} = {value}" for key, value in (keystore_options or {}).items()),
         "[token]",
         f"require_nonce = {'true' if require_nonce else 'false'}",
+        f"require_key_binding = {'true' if require_key_binding else 'false'}",
         "[credentials]",
         "duration_seconds = 900",
     ]
@@ -80,7 +86,7 @@ def exchange_config_toml(
     ]
     for entry in entries:
         lines.append("[[allow]]")
-        lines += [f'{key} = "{value}"' for key, value in entry.items()]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
     return "\n".join(lines) + "\n" + extra
 
 

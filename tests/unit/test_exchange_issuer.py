@@ -35,6 +35,15 @@ def test_session_tags_carry_imsi_and_imei() -> None:
     assert session_tags(Grant("4401", None, "arn:r")) == [{"Key": "imsi", "Value": "4401"}]
 
 
+def test_session_tags_name_the_laptop_key() -> None:
+    """With key binding the proof's thumbprint is the ``jkt`` tag, within STS's charset."""
+    jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    tags = session_tags(Grant("4401", None, "arn:r", laptops=(jkt,), laptop=jkt))
+    assert tags == [{"Key": "imsi", "Value": "4401"}, {"Key": "jkt", "Value": jkt}]
+    # AWS STS API reference, Tag: values match [\p{L}\p{Z}\p{N}_.:/=+\-@]*, at most 256.
+    assert re.fullmatch(r"[A-Za-z0-9_.:/=+\-@ ]{1,256}", jkt)
+
+
 def test_rfc3339_is_utc_with_z() -> None:
     """Aware times convert to UTC; naive ones are taken as UTC."""
     tokyo = timezone(timedelta(hours=9))
