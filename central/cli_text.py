@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 
 from endorse_ble.central.failures import exit_code_table
-from endorse_ble.central.paths import credentials_cache_dir, default_config_path
+from endorse_ble.central.paths import credentials_cache_dir, default_config_path, user_config_dir
 
 MAIN_EPILOG = f"""\
 examples:
@@ -15,6 +16,7 @@ examples:
   eval "$(endorse-central credentials)"
   endorse-central credentials --write-profile gw
   endorse-central token | endorse-central inspect
+  endorse-central enroll --profile gw
 
 AWS CLI / SDK integration (~/.aws/config):
   [profile gw]
@@ -23,6 +25,7 @@ AWS CLI / SDK integration (~/.aws/config):
 files:
   config  {default_config_path()}
   cache   {credentials_cache_dir()}/<profile>.json
+  keys    {os.path.join(user_config_dir(), "keys")}/<profile>.pem (when no OS keyring is usable)
 
 exit codes:
 {exit_code_table()}
