@@ -21,7 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 from endorse_ble.exchange.replay import ReplayGuard
@@ -94,31 +96,61 @@ def _public_jwk(header: Mapping[str, Any]) -> dict[str, str]:
     return {"kty": "EC", "crv": PROOF_CURVE, "x": x, "y": y}
 
 
-class _PublicKeys:
-    """Parsed proof keys by thumbprint (bounded): a laptop sends the same key every time.
+class _ProofKeys:
+    """The checked key of each proof header seen, keyed by the encoded header (bounded).
 
-    Only the key object is kept, never a verdict: every proof's signature is checked.
+    A laptop's proofs all carry the same header (typ, alg, its jwk), so the header is
+    parsed, its key checked and its thumbprint computed once. Only that is kept, never a
+    verdict: every proof's signature and claims are checked.
     """
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._keys: dict[str, tuple[str, ec.EllipticCurvePublicKey]] = {}
 
-    def get(self, thumbprint: str, jwk: dict[str, str]) -> ec.EllipticCurvePublicKey:
-        key = self._keys.get(thumbprint)
-        if key is None:
-            try:
-                # from_jwk checks the point is on the curve (an invalid-curve attack fails).
-                parsed = jwt.algorithms.ECAlgorithm.from_jwk(jwk)
-            except (jwt.InvalidKeyError, ValueError):
-                raise _bad("the proof's jwk is not a valid P-256 key") from None
-            if not isinstance(parsed, ec.EllipticCurvePublicKey):
-                raise _bad("the proof's jwk is not a public key")
-            key = parsed
+    def get(self, segment: str) -> tuple[str, ec.EllipticCurvePublicKey]:
+        """(thumbprint, public key) named by the header ``segment``, or BAD_PROOF."""
+        known = self._keys.get(segment)
+        if known is None:
+            known = _header_key(_segment_json(segment, "header"))
             if len(self._keys) >= self._size:
                 self._keys.clear()
-            self._keys[thumbprint] = key
-        return key
+            self._keys[segment] = known
+        return known
+
+
+def _header_key(header: Mapping[str, Any]) -> tuple[str, ec.EllipticCurvePublicKey]:
+    if header.get("typ") != PROOF_TYPE:
+        raise _bad(f"the proof's typ must be {PROOF_TYPE}")
+    # ES256 only: none, HS256 (keyed with whatever the caller likes) and RSA are refused.
+    if header.get("alg") != PROOF_ALGORITHM:
+        raise _bad(f"the proof's alg must be {PROOF_ALGORITHM}")
+    jwk = _public_jwk(header)
+    try:
+        # from_jwk checks the point is on the curve (an invalid-curve attack fails).
+        key = jwt.algorithms.ECAlgorithm.from_jwk(jwk)
+    except (jwt.InvalidKeyError, ValueError):
+        raise _bad("the proof's jwk is not a valid P-256 key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise _bad("the proof's jwk is not a public key")
+    return ec_thumbprint(jwk), key
+
+
+def _verify_es256(key: ec.EllipticCurvePublicKey, signing_input: str, signature: str) -> None:
+    # RFC 7518 section 3.4: the JWS signature is R || S, 32 bytes each for P-256.
+    try:
+        raw = b64url_decode(signature, "signature")
+    except TokenFormatError:
+        raise _bad("the proof's signature is not base64url") from None
+    if len(raw) != 64:
+        raise _bad("the proof's signature is not an ES256 signature")
+    der = utils.encode_dss_signature(
+        int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    )
+    try:
+        key.verify(der, signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise _bad("the proof's signature does not verify") from None
 
 
 class KeyBindingChecker:
@@ -135,9 +167,7 @@ class KeyBindingChecker:
         self._leeway = leeway_seconds
         self._public_url = normalize_url(public_url) if public_url else None
         self._clock = clock
-        self._keys = _PublicKeys()
-        # Every claim is checked below, each with its own message; iat against our clock.
-        self._options: Any = {"verify_iat": False}
+        self._keys = _ProofKeys()
 
     def check(
         self,
@@ -189,22 +219,11 @@ class KeyBindingChecker:
     def _verified(self, proof: str) -> tuple[str, dict[str, Any]]:
         if len(proof) > MAX_PROOF_CHARS or not proof.isascii() or proof.count(".") != 2:
             raise _bad("the proof is not a compact JWS")
-        header = _segment_json(proof.partition(".")[0], "header")
-        if header.get("typ") != PROOF_TYPE:
-            raise _bad(f"the proof's typ must be {PROOF_TYPE}")
-        # ES256 only: none, HS256 (keyed with whatever the caller likes) and RSA are refused.
-        if header.get("alg") != PROOF_ALGORITHM:
-            raise _bad(f"the proof's alg must be {PROOF_ALGORITHM}")
-        jwk = _public_jwk(header)
-        thumbprint = ec_thumbprint(jwk)
-        key = self._keys.get(thumbprint, jwk)
-        try:
-            claims = jwt.decode(proof, key, algorithms=[PROOF_ALGORITHM], options=self._options)
-        except jwt.InvalidSignatureError:
-            raise _bad("the proof's signature does not verify") from None
-        except jwt.InvalidTokenError:
-            raise _bad("the proof's claims are missing or malformed") from None
-        return thumbprint, claims
+        signing_input, _, signature = proof.rpartition(".")
+        head, _, body = signing_input.partition(".")
+        thumbprint, key = self._keys.get(head)
+        _verify_es256(key, signing_input, signature)
+        return thumbprint, _segment_json(body, "claims")
 
     def _issued_at(self, claims: Mapping[str, Any]) -> float:
         iat = claims.get("iat")
