@@ -38,7 +38,7 @@ from endorse_ble.exchange.service import ExchangeService, HttpRequest
 from endorse_ble.exchange.verifier import TokenVerifier
 from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.endorse_keys import AUDIENCE, SimIdentity
-from endorse_ble.tokenlink.key_binding import bound_nonce
+from endorse_ble.tokenlink.nonce import bound_nonce
 
 RATIO_TARGET = 0.8
 URL = "https://exchange.example/"

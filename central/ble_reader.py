@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from bleak_retry_connector import BleakNotFoundError, establish_connection
 
 from endorse_ble.central.errors import BleReadError, ReadFailure
 from endorse_ble.tokenlink import profile
+from endorse_ble.tokenlink.nonce import challenge_nonce
 from endorse_ble.tokenlink.redact import describe_secret
 
 __all__ = [
@@ -215,7 +215,7 @@ class GatewaySession:
     async def read_token(self, *, fresh: bool = False) -> TokenRead:
         """The gateway's token; with ``fresh``, a new one bound to a nonce of ours."""
         if fresh:
-            return await self.challenge(secrets.token_urlsafe(16))
+            return await self.challenge(challenge_nonce(None))
         info = await self.read_info()
         if info.token_state is profile.TokenState.READY and info.expires_at > time.time():
             return await self.read_served(info)

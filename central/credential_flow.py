@@ -22,7 +22,7 @@ from endorse_ble.central.laptop_key import LaptopKey, key_name, load_key
 from endorse_ble.central.progress import Progress
 from endorse_ble.central.settings import Settings
 from endorse_ble.central.user_config import GatewayConfig
-from endorse_ble.tokenlink.key_binding import challenge_nonce
+from endorse_ble.tokenlink.nonce import challenge_nonce
 
 if TYPE_CHECKING:
     from endorse_ble.central.ble_reader import GatewaySession, TokenRead

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from endorse_ble.central.process_json import format_utc
-from endorse_ble.tokenlink.key_binding import bound_thumbprint
+from endorse_ble.tokenlink.nonce import bound_thumbprint
 from endorse_ble.tokenlink.text import one_line
 from endorse_ble.tokenlink.token import Token
 

@@ -33,9 +33,9 @@ from endorse_ble.tokenlink.key_binding import (
     PROOF_CURVE,
     PROOF_TYPE,
     ec_thumbprint,
-    nonce_names_key,
     token_hash,
 )
+from endorse_ble.tokenlink.nonce import nonce_names_key
 from endorse_ble.tokenlink.token import Token, b64url_decode
 
 #: A proof is a few hundred characters; anything this long is not one.

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from endorse_ble.central.key_proof import make_proof
 from endorse_ble.central.laptop_key import LaptopKey
 from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
-from endorse_ble.tokenlink.key_binding import b64url, bound_nonce, token_hash
+from endorse_ble.tokenlink.key_binding import b64url, token_hash
+from endorse_ble.tokenlink.nonce import bound_nonce
 
 
 def bound_token(
