@@ -95,16 +95,6 @@ def _http_post(url: str) -> Post:
 TRANSPORTS = ["http", "lambda-v1-dynamodb", "lambda-v2-dynamodb"]
 
 
-@pytest.fixture(scope="module")
-def key_a() -> LaptopKey:
-    return LaptopKey.generate()
-
-
-@pytest.fixture(scope="module")
-def key_b() -> LaptopKey:
-    return LaptopKey.generate()
-
-
 @pytest.fixture
 def open_transport(
     exchange_config_file: Callable[..., Path],

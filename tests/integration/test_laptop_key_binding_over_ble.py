@@ -22,14 +22,13 @@ from endorse_ble.testbed.exchange.pytest_fixtures import (
     stop_local_exchange,
 )
 from endorse_ble.testbed.gateway.process import GatewayProcess
-from endorse_ble.testbed.gateway.pytest_fixtures import CliResult, run_cli
 from endorse_ble.tokenlink.key_binding import is_thumbprint
 from tests.central_cli import user_env
+from tests.integration.test_laptop_over_ble import GATEWAY, ROOT, air_requests, aws_cli, laptop
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-GATEWAY = ("--adapter", "hci1", "--scan-timeout", "10")
+AWS_CALL = ("--profile", "gw", "sts", "get-caller-identity")
 
 
 @pytest.fixture
@@ -85,31 +84,6 @@ def bound_exchange(
     stop_local_exchange(running)
 
 
-async def air_requests(fake_bluez: FakeBluezHandle) -> int:
-    return (await fake_bluez.control.counters()).get("total.pdus_c2p", 0)
-
-
-def aws_cli(home: Path, fake_bluez: FakeBluezHandle, moto_server: str) -> CliResult:
-    env = user_env(home)
-    env.update(
-        AWS_ENDPOINT_URL=moto_server,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        DBUS_SYSTEM_BUS_ADDRESS=fake_bluez.central_bus,
-        PYTHONPATH=str(ROOT),
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "awscli", "--profile", "gw", "sts", "get-caller-identity"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return CliResult(done.returncode, done.stdout, done.stderr)
-
-
 async def test_enrolled_laptop_gets_credentials_through_the_aws_cli(
     fake_bluez: FakeBluezHandle,
     gateway: GatewayProcess,
@@ -130,42 +104,27 @@ async def test_enrolled_laptop_gets_credentials_through_the_aws_cli(
         f"--profile gw --exchange-url {bound_exchange.url} --adapter hci1\n"
     )
     await fake_bluez.control.reset_counters()
-    first = aws_cli(laptop_home, fake_bluez, moto_server)
+    first = aws_cli(laptop_home, fake_bluez, moto_server, *AWS_CALL)
     assert first.returncode == 0, first.stderr
     assert "assumed-role" in json.loads(first.stdout)["Arn"]
     assert await air_requests(fake_bluez) > 0
     assert any(f"jkt={jkt}" in line for line in bound_exchange.stderr_lines)
 
     await fake_bluez.control.reset_counters()
-    second = aws_cli(laptop_home, fake_bluez, moto_server)
+    second = aws_cli(laptop_home, fake_bluez, moto_server, *AWS_CALL)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["Arn"] == json.loads(first.stdout)["Arn"]
     assert await air_requests(fake_bluez) == 0
 
     stranger = tmp_path / "stranger"
     stranger.mkdir()
-    refused = await run_cli(
-        fake_bluez,
-        "endorse_ble.central",
-        "credentials",
-        *GATEWAY,
-        "--exchange-url",
-        bound_exchange.url,
-        env=user_env(stranger),
+    refused = await laptop(
+        fake_bluez, stranger, "credentials", *GATEWAY, "--exchange-url", bound_exchange.url
     )
     assert refused.returncode == 4, refused.stderr
     assert refused.stdout == ""
     assert "key_binding_required" in refused.stderr and "enroll" in refused.stderr
 
-    status = await run_cli(
-        fake_bluez,
-        "endorse_ble.central",
-        "status",
-        *GATEWAY,
-        "--profile",
-        "gw",
-        "--json",
-        env=user_env(laptop_home),
-    )
+    status = await laptop(fake_bluez, laptop_home, "status", *GATEWAY, "--profile", "gw", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["laptop_key"] == {"name": "gw", "enrolled": True, "jkt": jkt}
