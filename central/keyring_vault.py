@@ -8,6 +8,11 @@ those are not vaults, so the caller falls back to the key file.
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
 import keyring
 import keyring.backend
 import keyring.errors
@@ -16,6 +21,35 @@ from keyring.backends import chainer, fail
 from endorse_ble.central.errors import KeyFailure, LaptopKeyError
 
 KEYRING_SERVICE = "endorse-ble"
+#: A keyring may wait for the user to unlock it; a call that takes longer is abandoned
+#: (its thread is left to finish or die with the process), not awaited.
+KEYRING_TIMEOUT_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+def _within_deadline(call: Callable[[], T], where: str, timeout: float) -> T:
+    answers: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=1)
+
+    def run() -> None:
+        try:
+            answers.put((True, call()))
+        except BaseException as exc:  # handed to the caller, who decides
+            answers.put((False, exc))
+
+    threading.Thread(target=run, name="keyring", daemon=True).start()
+    try:
+        ok, value = answers.get(timeout=timeout)
+    except queue.Empty:
+        raise LaptopKeyError(
+            KeyFailure.STORAGE, f"{where} did not answer within {timeout:g} s (locked?)"
+        ) from None
+    if not ok:
+        assert isinstance(value, BaseException)
+        if isinstance(value, keyring.errors.KeyringError):
+            raise LaptopKeyError(KeyFailure.STORAGE, f"{where}: {value}") from value
+        raise value
+    return value  # type: ignore[return-value]  # what call() returned
 
 
 def _usable(backend: keyring.backend.KeyringBackend) -> bool:
@@ -33,8 +67,11 @@ def _usable(backend: keyring.backend.KeyringBackend) -> bool:
 class KeyringVault:
     """Keys stored as PEM text under service ``endorse-ble``, user ``laptop-key:<name>``."""
 
-    def __init__(self, backend: keyring.backend.KeyringBackend) -> None:
+    def __init__(
+        self, backend: keyring.backend.KeyringBackend, timeout: float = KEYRING_TIMEOUT_SECONDS
+    ) -> None:
         self._backend = backend
+        self._timeout = timeout
         self.where = f"the OS keyring ({type(backend).__module__}.{type(backend).__name__})"
 
     @staticmethod
@@ -43,18 +80,20 @@ class KeyringVault:
 
     def load(self, name: str) -> bytes | None:
         """The PEM stored under ``name``, or None."""
-        try:
-            value = self._backend.get_password(KEYRING_SERVICE, self._user(name))
-        except keyring.errors.KeyringError as exc:
-            raise LaptopKeyError(KeyFailure.STORAGE, f"{self.where}: {exc}") from exc
+        user = self._user(name)
+        value = _within_deadline(
+            lambda: self._backend.get_password(KEYRING_SERVICE, user), self.where, self._timeout
+        )
         return value.encode("ascii", "replace") if value is not None else None
 
     def save(self, name: str, pem: bytes) -> None:
         """Store ``pem`` (ASCII PEM text) under ``name``."""
-        try:
-            self._backend.set_password(KEYRING_SERVICE, self._user(name), pem.decode("ascii"))
-        except keyring.errors.KeyringError as exc:
-            raise LaptopKeyError(KeyFailure.STORAGE, f"{self.where}: {exc}") from exc
+        user, text = self._user(name), pem.decode("ascii")
+        _within_deadline(
+            lambda: self._backend.set_password(KEYRING_SERVICE, user, text),
+            self.where,
+            self._timeout,
+        )
 
 
 def usable_keyring_vault() -> KeyringVault | None:

@@ -150,11 +150,38 @@ class FileVault:
             ) from exc
 
 
+class KeyringFirstVault:
+    """The keyring for new keys; a key enrolled into the file (in a session without a
+    keyring, e.g. over SSH) is still found there until it is rotated into the keyring."""
+
+    def __init__(self, keyring: KeyVault, files: KeyVault) -> None:
+        self._keyring = keyring
+        self._files = files
+        self.where = keyring.where
+
+    def load(self, name: str) -> bytes | None:
+        """The key from the keyring, else from its file."""
+        pem = self._keyring.load(name)
+        if pem is not None:
+            self.where = self._keyring.where
+            return pem
+        pem = self._files.load(name)
+        if pem is not None:
+            self.where = self._files.where
+        return pem
+
+    def save(self, name: str, pem: bytes) -> None:
+        """Store in the keyring."""
+        self._keyring.save(name, pem)
+        self.where = self._keyring.where
+
+
 def open_vault() -> KeyVault:
-    """The OS keyring when a usable backend exists, else the key file directory."""
+    """The OS keyring (then the key file) when a usable backend exists, else the key file."""
     from endorse_ble.central.keyring_vault import usable_keyring_vault
 
-    return usable_keyring_vault() or FileVault()
+    keyring = usable_keyring_vault()
+    return KeyringFirstVault(keyring, FileVault()) if keyring is not None else FileVault()
 
 
 def load_key(name: str, vault: KeyVault | None = None) -> LaptopKey | None:

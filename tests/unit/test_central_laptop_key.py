@@ -6,17 +6,25 @@ import argparse
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import ClassVar
 
 import keyring.backend
+import keyring.errors
 import pytest
 from keyring.backends import chainer, fail, null
 
 from endorse_ble.central import enroll_cmd
 from endorse_ble.central.errors import KeyFailure, LaptopKeyError
 from endorse_ble.central.keyring_vault import KeyringVault, _usable
-from endorse_ble.central.laptop_key import FileVault, LaptopKey, enroll, load_key
+from endorse_ble.central.laptop_key import (
+    FileVault,
+    KeyringFirstVault,
+    LaptopKey,
+    enroll,
+    load_key,
+)
 from endorse_ble.tokenlink.key_binding import is_thumbprint
 
 
@@ -165,3 +173,53 @@ def test_pem_round_trip_keeps_the_thumbprint() -> None:
     """A key read back from its PEM is the same key."""
     key = LaptopKey.generate()
     assert LaptopKey.from_pem(key.to_pem(), "test").thumbprint == key.thumbprint
+
+
+class LockedKeyring(MemoryKeyring):
+    """A keyring waiting for an unlock that never comes (until the test releases it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.release.wait()
+        return None
+
+
+class BrokenKeyring(MemoryKeyring):
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.KeyringLocked("the collection is locked")
+
+
+def test_a_keyring_that_does_not_answer_is_abandoned() -> None:
+    """A keyring call past its deadline fails in one line instead of hanging the CLI."""
+    backend = LockedKeyring()
+    try:
+        with pytest.raises(LaptopKeyError) as info:
+            load_key("gw", KeyringVault(backend, timeout=0.05))
+        assert info.value.reason is KeyFailure.STORAGE
+        assert "did not answer within 0.05 s" in str(info.value)
+    finally:
+        backend.release.set()
+
+
+def test_a_keyring_error_is_a_storage_failure() -> None:
+    """keyring's own errors become a LaptopKeyError naming the keyring."""
+    with pytest.raises(LaptopKeyError) as info:
+        load_key("gw", KeyringVault(BrokenKeyring()))
+    assert info.value.reason is KeyFailure.STORAGE and "locked" in str(info.value)
+
+
+def test_a_key_enrolled_without_a_keyring_is_still_found(vault: FileVault) -> None:
+    """A key put in the file (no keyring then) is found when a keyring appears; rotation
+    moves it into the keyring."""
+    old, _ = enroll("gw", rotate=False, vault=vault)
+    both = KeyringFirstVault(KeyringVault(MemoryKeyring()), vault)
+    found = load_key("gw", both)
+    assert found is not None and found.thumbprint == old.thumbprint
+    assert both.where == vault.where
+    new, _ = enroll("gw", rotate=True, vault=both)
+    loaded = load_key("gw", both)
+    assert loaded is not None and loaded.thumbprint == new.thumbprint
+    assert both.where.startswith("the OS keyring")
