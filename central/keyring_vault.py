@@ -11,10 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import keyring
-import keyring.backend
 import keyring.errors
 from keyring.backends import chainer, fail
 
@@ -52,14 +51,22 @@ def _within_deadline(call: Callable[[], T], where: str, timeout: float) -> T:
     return value  # type: ignore[return-value]  # what call() returned
 
 
-def _usable(backend: keyring.backend.KeyringBackend) -> bool:
+class PasswordStore(Protocol):
+    """What the vault needs of a keyring backend."""
+
+    def get_password(self, service: str, username: str) -> str | None: ...
+
+    def set_password(self, service: str, username: str, password: str) -> None: ...
+
+
+def _usable(backend: object) -> bool:
     if isinstance(backend, fail.Keyring):
         return False
     if isinstance(backend, chainer.ChainerBackend):
         return bool(backend.backends)
     # The null backend (and anything the user disabled) reports a priority below zero.
     try:
-        return float(backend.priority) > 0
+        return float(getattr(backend, "priority", 0)) > 0
     except Exception:  # a backend whose priority check itself fails is not usable
         return False
 
@@ -67,9 +74,7 @@ def _usable(backend: keyring.backend.KeyringBackend) -> bool:
 class KeyringVault:
     """Keys stored as PEM text under service ``endorse-ble``, user ``laptop-key:<name>``."""
 
-    def __init__(
-        self, backend: keyring.backend.KeyringBackend, timeout: float = KEYRING_TIMEOUT_SECONDS
-    ) -> None:
+    def __init__(self, backend: PasswordStore, timeout: float = KEYRING_TIMEOUT_SECONDS) -> None:
         self._backend = backend
         self._timeout = timeout
         self.where = f"the OS keyring ({type(backend).__module__}.{type(backend).__name__})"
