@@ -207,11 +207,16 @@ class KeyBindingChecker:
         if not isinstance(jti, str) or not _JTI.fullmatch(jti):
             raise _bad("the proof's jti is malformed")
         if thumbprint not in enrolled:
+            # The thumbprint is public; naming it lets the admin match the laptop's enroll line.
             raise ExchangeError(
-                ErrorCode.KEY_NOT_ENROLLED, "this laptop key is not enrolled for this SIM"
+                ErrorCode.KEY_NOT_ENROLLED,
+                f"this laptop key (jkt={thumbprint}) is not enrolled for this SIM",
             )
         if not nonce_names_key(token.nonce, thumbprint):
-            raise ExchangeError(ErrorCode.KEY_MISMATCH, "the token was fetched for another key")
+            raise ExchangeError(
+                ErrorCode.KEY_MISMATCH,
+                f"the token was not fetched for this laptop key (jkt={thumbprint})",
+            )
         # Kept one second past the last moment the proof's iat is still accepted.
         self._claim(jti, issued_at + self._leeway + 1)
         return thumbprint
