@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -232,7 +233,8 @@ class KeyBindingChecker:
 
     def _issued_at(self, claims: Mapping[str, Any]) -> float:
         iat = claims.get("iat")
-        if isinstance(iat, bool) or not isinstance(iat, int | float):
+        # NaN (which Python's JSON parser accepts) would pass every comparison below.
+        if isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat):
             raise _bad("the proof's iat is not a NumericDate")
         if abs(self._clock() - iat) > self._leeway:
             raise _bad("the proof's iat is outside the allowed clock skew")
