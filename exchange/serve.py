@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from endorse_ble.exchange.app import build_service
 from endorse_ble.exchange.config import load_config_file
@@ -90,9 +91,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(*self.server.service.handle(request))
 
     def _arrival_url(self) -> str:
-        # The URL as the client addressed it (its Host header), which a proof's htu names.
-        host = self.headers.get("Host")
-        base = f"http://{host}/" if host else self.server.url
+        # The URL as the client addressed it, which a proof's htu names: its Host header
+        # when that names a loopback host on our port (127.0.0.1, localhost, [::1] all reach
+        # this server), else our own address, so a Host header cannot pose as another site.
+        base = self.server.url
+        host = self.headers.get("Host", "")
+        try:
+            named = urlsplit(f"http://{host}/")
+            if is_loopback_host(named.hostname or "") and named.port == self.server.port:
+                base = f"http://{named.netloc}/"
+        except ValueError:
+            pass
         return base.rstrip("/") + self.path.split("?", 1)[0]
 
     def _drain(self, length: int) -> None:
@@ -138,6 +147,11 @@ class ExchangeHTTPServer(ThreadingHTTPServer):
         self.service = service
         self.max_body_bytes = max_body
         self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self.server_address[1])
 
     @property
     def url(self) -> str:

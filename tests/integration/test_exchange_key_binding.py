@@ -258,3 +258,50 @@ def test_binding_off_ignores_proofs(
     token = exchange_endorse.signer.mint(SimIdentity(), request_parameters={"nonce": "n-123456"})
     answer = adapter(v2_event(body(token, "n-123456"), ("garbage",)), None)
     assert answer["statusCode"] == 200, answer["body"]
+
+
+def _post_with_host(url: str, host: str, raw: bytes, proof: str) -> tuple[int, dict[str, Any]]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/", skip_host=True)
+        for name, value in (
+            ("Host", host),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(raw))),
+            ("DPoP", proof),
+        ):
+            conn.putheader(name, value)
+        conn.endheaders(raw)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "htu", "status"),
+    [
+        ("localhost:{port}", "http://localhost:{port}/", 200),
+        ("evil.example", "http://evil.example/", 401),
+        ("localhost:1", "http://localhost:1/", 401),
+        ("[::1", "{url}", 200),  # a malformed Host: the server's own address counts
+    ],
+)
+def test_the_local_server_trusts_only_loopback_host_headers(
+    open_transport: Callable[[str], Any],
+    exchange_endorse: EndorseSimulator,
+    key_a: LaptopKey,
+    host: str,
+    htu: str,
+    status: int,
+) -> None:
+    """A proof naming localhost passes; a Host header naming another site (or port) cannot
+    make a proof made for that site acceptable here."""
+    with open_transport("http") as where:
+        port = urlsplit(where.url).port
+        host, htu = host.format(port=port), htu.format(port=port, url=where.url)
+        token, nonce = kp.bound_token(exchange_endorse.signer, key_a)
+        proof = kp.proof(key_a, token, htu)
+        got_status, got = _post_with_host(where.url, host, body(token, nonce), proof)
+    assert got_status == status, got
