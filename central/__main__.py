@@ -10,7 +10,15 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 #: What the [central] extra installs (top-level import names), checked before a command.
-LIBRARIES = ("bleak", "bleak_retry_connector", "requests", "rich", "jwt", "cryptography")
+LIBRARIES = (
+    "bleak",
+    "bleak_retry_connector",
+    "requests",
+    "rich",
+    "jwt",
+    "cryptography",
+    "keyring",
+)
 
 #: Subcommand -> (module, one-line help). Modules are imported only when chosen.
 COMMANDS: dict[str, tuple[str, str]] = {
