@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import jwt
 
+from bench import iterations, verdict
 from endorse_ble.central.key_proof import make_proof
 from endorse_ble.central.laptop_key import LaptopKey
 from endorse_ble.exchange.config import AllowEntry, KeystoreSettings, TokenSettings
@@ -72,8 +73,10 @@ def _mint(sim: EndorseSimulator, key: LaptopKey, count: int) -> list[HttpRequest
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison; return 0 when the target is met."""
     parser = argparse.ArgumentParser(prog="python -m bench.key_binding")
-    parser.add_argument("--requests", type=int, default=400, help="requests per round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed passes")
+    parser.add_argument(
+        "--requests", type=int, default=iterations(400, 100), help="requests per round"
+    )
+    parser.add_argument("--rounds", type=int, default=iterations(3, 1), help="timed passes")
     args = parser.parse_args(argv)
 
     key = LaptopKey.generate()
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio (exchange/raw, median of batches): {ratio:.3f}  (target >= {RATIO_TARGET})")
     ok = ratio >= RATIO_TARGET
     print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return verdict(ok)
 
 
 if __name__ == "__main__":
