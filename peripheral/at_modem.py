@@ -1,10 +1,15 @@
-"""The modem over AT commands: the only gateway module that imports pyserial.
+"""The modem over AT commands (the port itself is :mod:`endorse_ble.peripheral.at_port`).
 
 :class:`AtModem` implements the :class:`~endorse_ble.peripheral.ports.Modem` seam. It is
 blocking (the daemon calls it from a worker thread) and never raises to its caller: a port that is
-missing, locked by pppd, gone mid-session, silent, speaking PPP or spewing garbage turns
-into ``Registration.UNKNOWN`` with a ``detail`` saying why, and the next call tries again
-(reopening the port, so a modem that re-enumerates after a reset comes back by itself).
+missing, locked by pppd or ModemManager, gone mid-session, silent, no longer reading,
+speaking PPP or spewing garbage turns into ``Registration.UNKNOWN`` with a ``detail`` saying
+why, and the next call tries again (reopening the port, so a modem that re-enumerates after
+a reset comes back by itself). Every call ends within its deadline: writes are bounded, and
+a call that finds another one still stuck on the port gives up after the command timeout.
+
+The identity (IMEI, IMSI, ICCID) is read each time the port is opened, so a SIM swapped
+while the modem was away is noticed; :meth:`AtModem.identity` answers from that reading.
 """
 
 from __future__ import annotations
@@ -12,16 +17,15 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import serial
-
+from endorse_ble.peripheral import at_port
 from endorse_ble.peripheral.at_framing import (
     MAX_RESPONSE_BYTES,
     AtResponse,
@@ -77,17 +81,24 @@ class AtModem:
         self._urc_lock = threading.Lock()
         self._iccid_command: str | None = None
         self._last_error: ModemError | None = None
+        self._identity = ModemIdentity(None, None, None)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def open(self) -> None:
         """Open the port and turn command echo off; raises :class:`ModemError`."""
-        with self._lock:
+        with self._session():
             self._ensure_open()
 
     def close(self) -> None:
-        """Close the port (idempotent)."""
-        with self._lock:
+        """Close the port (idempotent); never waits long for a call stuck on the port."""
+        if self._lock.acquire(timeout=self._settings.command_timeout_seconds):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
+        else:
+            # The stuck call fails on its next port operation and finds the port gone.
             self._close()
 
     @property
@@ -111,6 +122,18 @@ class AtModem:
         with self._urc_lock:
             return tuple(self._urcs)
 
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Hold the port for one call, or fail within the command timeout if it is stuck."""
+        if not self._lock.acquire(timeout=self._settings.command_timeout_seconds):
+            raise ModemError(
+                ModemErrorReason.STUCK, "an earlier modem command is still stuck on the port"
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     # -- the Modem seam ------------------------------------------------------------------
 
     @property
@@ -119,24 +142,24 @@ class AtModem:
         return self._last_error
 
     def identity(self) -> ModemIdentity:
-        """IMEI, IMSI and ICCID; each None if the modem cannot tell (never raises)."""
-        with self._lock:
-            try:
+        """IMEI, IMSI and ICCID as read when the port was last opened (never raises).
+
+        Opens the port if needed (which reads them); each is None if the modem could not tell.
+        """
+        try:
+            with self._session():
                 self._ensure_open()
-                imei = self._query_value("AT+CGSN", parse_imei)
-                imsi = self._query_value("AT+CIMI", parse_imsi)
-                iccid = self._read_iccid()
-            except ModemError as exc:
-                self._note_failure("identity", exc)
-                return ModemIdentity(None, None, None)
-            self._last_error = None
-            return ModemIdentity(imei, imsi, iccid)
+        except ModemError as exc:
+            self._note_failure("identity", exc)
+            # Whatever answers when the port comes back may be another modem or SIM.
+            self._identity = ModemIdentity(None, None, None)
+        return self._identity
 
     def health(self) -> ModemHealth:
         """Registration, signal and operator; UNKNOWN with a reason if the port fails."""
-        with self._lock:
-            refused: list[str] = []
-            try:
+        refused: list[str] = []
+        try:
+            with self._session():
                 self._ensure_open()
                 csq = self._query_value("AT+CSQ", parse_csq, refused)
                 states = []
@@ -146,15 +169,21 @@ class AtModem:
                     if status is not None:
                         states.append(status.registration)
                 operator = self._query_value("AT+COPS?", parse_cops, refused)
-            except ModemError as exc:
-                self._note_failure("health", exc)
-                return ModemHealth(Registration.UNKNOWN, None, None, detail=str(exc))
-            self._last_error = None
-            # 3G-only modems refuse +CEREG (and some +CGREG); only all three refused matters.
-            detail = "" if states else "no registration answer: " + "; ".join(refused)
+        except ModemError as exc:
+            self._note_failure("health", exc)
             return ModemHealth(
-                best_registration(states), csq.dbm if csq else None, operator, detail
+                Registration.UNKNOWN, None, None, detail=str(exc), fault=exc.reason.value
             )
+        self._last_error = None
+        # 3G-only modems refuse +CEREG (and some +CGREG); only all three refused matters.
+        detail = "" if states else "no registration answer: " + "; ".join(refused)
+        return ModemHealth(
+            best_registration(states),
+            csq.dbm if csq else None,
+            operator,
+            detail,
+            fault="" if states else "no_registration_answer",
+        )
 
     def _note_failure(self, what: str, exc: ModemError) -> None:
         """Log a failure once per change of reason, so a busy port does not flood the log."""
@@ -169,12 +198,12 @@ class AtModem:
         """Send one command line and return its answer (any final result code).
 
         Raises :class:`ModemError` for a session failure (timeout, port lost, PPP, garbage,
-        oversized answer); an ``ERROR`` answer is returned, not raised.
+        oversized answer, a modem that stopped reading); an ``ERROR`` answer is returned.
         """
         if not command.isascii() or not command.isprintable():
             # A CR or LF inside would smuggle a second command line to the modem.
             raise ValueError(f"not a single printable ASCII command line: {command!r}")
-        with self._lock:
+        with self._session():
             self._ensure_open()
             return self._command(command, timeout)
 
@@ -203,6 +232,12 @@ class AtModem:
             refused.append(note)
         return None
 
+    def _read_identity(self) -> ModemIdentity:
+        """IMEI, IMSI and ICCID from a freshly opened port; a refused one stays None."""
+        imei = self._query_value("AT+CGSN", parse_imei)
+        imsi = self._query_value("AT+CIMI", parse_imsi)
+        return ModemIdentity(imei, imsi, self._read_iccid())
+
     def _read_iccid(self) -> str | None:
         known = self._iccid_command
         for command in (known,) if known is not None else ICCID_COMMANDS:
@@ -215,16 +250,18 @@ class AtModem:
     def _command(self, command: str, timeout: float | None = None) -> AtResponse:
         port = self._port
         budget = self._settings.command_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + budget
         try:
             self._drain_pending(port)
-            port.write(command.encode("ascii") + b"\r")  # V.250 5.2.1: S3 ends the line
-            port.flush()
-            return self._read_response(port, command, time.monotonic() + budget, budget)
-        except (serial.SerialException, OSError) as exc:
+            # V.250 5.2.1: S3 ends the line. No flush(): that is an untimed tcdrain.
+            at_port.write_line(port, command.encode("ascii") + b"\r", deadline)
+            return self._read_response(port, command, deadline, budget)
+        except at_port.PORT_ERRORS as exc:
             self._close()
             raise ModemError(ModemErrorReason.PORT_LOST, f"{command}: {exc}") from exc
         except ModemError:
-            # Timeouts, PPP and garbage leave the session in an unknown state: start over.
+            # Timeouts, PPP, garbage and a stuck port leave the session in an unknown
+            # state: start over with a fresh open.
             self._close()
             raise
 
@@ -234,32 +271,27 @@ class AtModem:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise reader.timeout_error(budget)
-            port.timeout = remaining  # a blocking read until data or the deadline: no busy loop
-            data = port.read(1)
-            if data:
-                data += port.read(min(port.in_waiting, _READ_CHUNK))
-            response = reader.feed(data)
+            response = reader.feed(at_port.read_some(port, remaining, _READ_CHUNK))
             if response is not None:
                 self._keep_urcs(response.urcs)
                 return response
 
     def _drain_pending(self, port: Any) -> None:
         """Set aside URCs that arrived between commands; drop stale answers."""
-        waiting = min(port.in_waiting, MAX_RESPONSE_BYTES)
-        if not waiting:
+        data = at_port.take_waiting(port, MAX_RESPONSE_BYTES)
+        if not data:
             return
-        data = port.read(waiting)
         if looks_like_ppp(data):
             raise ModemError(ModemErrorReason.PPP_BUSY, "PPP frames on the AT port")
         for line in LineSplitter().feed(data):
             kind, text = classify(line, "")
             if kind is LineKind.URC:
                 self._keep_urcs((text,))
-        port.reset_input_buffer()
+        at_port.discard_input(port)
 
     def _keep_urcs(self, urcs: tuple[str, ...]) -> None:
         for urc in urcs:
-            logger.info("modem URC: %s", urc)
+            logger.debug("modem URC: %s", urc)
             with self._urc_lock:
                 self._urcs.append(urc)
 
@@ -268,53 +300,20 @@ class AtModem:
     def _ensure_open(self) -> None:
         if self._port is not None:
             return
-        url = self._settings.port
-        self._check_uucp_lock(url)
-        try:
-            self._port = serial.serial_for_url(
-                url,
-                baudrate=self._settings.baudrate,
-                timeout=self._settings.command_timeout_seconds,
-                # flock(LOCK_EX): a second AtModem (or ModemManager) would garble answers.
-                exclusive=True,
-            )
-        except (serial.SerialException, OSError, ValueError) as exc:
-            reason = ModemErrorReason.PORT_UNAVAILABLE
-            # pyserial has no typed error for a failed flock; its message says "lock".
-            if "lock" in str(exc).lower():
-                reason = ModemErrorReason.PORT_LOCKED
-            raise ModemError(reason, f"cannot open {url}: {exc}") from exc
-        logger.info("modem port %s open", url)
+        self._port = at_port.open_port(self._settings, self._lock_dir)
+        logger.info("modem port %s open", self._settings.port)
         # Echo off (V.250 6.2.4) saves bytes; the parser tolerates echo if it stays on.
         self._command("ATE0")
-
-    def _check_uucp_lock(self, url: str) -> None:
-        """Refuse a device that pppd has locked (FHS 5.9: /var/lock/LCK..<device>)."""
-        if "://" in url:
-            return
-        lock = self._lock_dir / f"LCK..{Path(os.path.realpath(url)).name}"
-        try:
-            pid = int(lock.read_text(encoding="ascii", errors="replace").split()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        if pid > 0 and _process_alive(pid):
-            raise ModemError(ModemErrorReason.PORT_LOCKED, f"{url} is locked by pid {pid}")
+        identity = self._read_identity()
+        if identity != self._identity:
+            logger.info(
+                "modem identity: IMEI %s, ICCID %s",
+                identity.imei or "unknown",
+                identity.iccid or "unknown",
+            )
+        self._identity = identity
 
     def _close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            try:
-                port.close()
-            except (serial.SerialException, OSError) as exc:
-                logger.debug("closing %s: %s", self._settings.port, exc)
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether ``pid`` exists (signal 0 checks without sending; EPERM means it exists)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+            at_port.close_port(port, self._settings.port)

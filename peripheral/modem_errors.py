@@ -18,8 +18,9 @@ class ModemErrorReason(enum.Enum):
     """Why talking to the modem failed."""
 
     PORT_UNAVAILABLE = "port_unavailable"  # cannot open: missing, permissions, not a tty
-    PORT_LOCKED = "port_locked"  # another process holds it (UUCP lock file or flock)
+    PORT_LOCKED = "port_locked"  # another process holds it (UUCP lock, flock, TIOCEXCL)
     PORT_LOST = "port_lost"  # the device vanished while open (USB unplug, modem reset)
+    STUCK = "stuck"  # the modem stopped reading commands (a write did not finish in time)
     TIMEOUT = "timeout"  # no final result code within the command timeout
     PPP_BUSY = "ppp_busy"  # the port speaks PPP (HDLC frames), not AT: pppd owns it
     GARBAGE = "garbage"  # unreadable bytes instead of an AT response

@@ -78,12 +78,17 @@ class ModemIdentity:
 
 @dataclass(frozen=True)
 class ModemHealth:
-    """What the modem says about the radio link right now."""
+    """What the modem says about the radio link right now.
+
+    ``fault`` is a short code (a ``ModemErrorReason`` value such as ``stuck`` or
+    ``port_locked``) when the modem could not be read, and ``detail`` says what was seen.
+    """
 
     registration: Registration
     signal_dbm: int | None
     operator: str | None
     detail: str = ""
+    fault: str = ""
 
 
 class Modem(Protocol):

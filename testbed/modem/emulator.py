@@ -40,6 +40,7 @@ class ModemFault(enum.Enum):
     NO_REGISTRATION = "no-registration"  # stat 0 or 2
     WEAK_SIGNAL = "weak-signal"  # rssi 2 or 99
     PPP_BUSY = "ppp-busy"  # PPP frames instead of AT (pppd owns the port)
+    STOP_READING = "stop-reading"  # a hung modem: never reads, so the port's buffer fills
 
 
 # An LCP Configure-Request in HDLC-like framing (RFC 1662): flag, FF, escaped 03, C0 21...
@@ -140,6 +141,11 @@ class ModemEmulator:
 
     def set_fault(self, fault: ModemFault) -> None:
         """Switch fault mode; UNPLUG and REPLUG act at once (REPLUG then serves normally)."""
+        if fault is ModemFault.STOP_READING:
+            self._fault = fault  # first: the serving thread must not read the filler
+            self._in_loop(self._fill_input)
+        elif self._fault is ModemFault.STOP_READING:
+            self._in_loop(self._drain_input)
         if fault is ModemFault.UNPLUG:
             self._in_loop(self._unplug)
         elif fault is ModemFault.REPLUG:
@@ -148,6 +154,8 @@ class ModemEmulator:
         self._fault_stat = self._rng.choice((0, 2))
         self._fault_rssi = self._rng.choice((2, 99))
         self._fault = fault
+        if self._thread is not None:
+            os.write(self._wake_w, b"x")  # the serving thread picks which fds to read again
 
     @property
     def commands(self) -> list[str]:
@@ -197,6 +205,30 @@ class ModemEmulator:
                 os.close(fd)
         self._master = self._slave = None
 
+    def _fill_input(self) -> None:
+        """Fill the pty's buffer towards the modem, as a modem that stopped reading leaves
+        it: the next write from the host blocks (or fails) instead of going through."""
+        if self._slave is None:
+            return
+        os.set_blocking(self._slave, False)
+        # The kernel moves data on from the pty's buffer a moment later, making room
+        # again: fill until the port stays unwritable for a while.
+        while select.select([], [self._slave], [], 0.1)[1]:
+            for size in (4096, 256, 16, 1):  # big chunks first, then fill the last gap
+                with contextlib.suppress(BlockingIOError):
+                    while os.write(self._slave, b"\n" * size):
+                        pass
+
+    def _drain_input(self) -> None:
+        """Throw away what piled up while not reading (the filler and stuck commands)."""
+        if self._master is None:
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self._master, 65536):
+                pass
+        if self._slave is not None:
+            os.set_blocking(self._slave, True)
+
     def _replug(self) -> None:
         self._unplug()
         self._plug()
@@ -224,7 +256,9 @@ class ModemEmulator:
         delay = self._next_urc_delay()
         next_urc = None if delay is None else time.monotonic() + delay
         while not self._stopping:
-            fds = [self._wake_r] + ([self._master] if self._master is not None else [])
+            reading = self._master is not None and self._fault is not ModemFault.STOP_READING
+            master = self._master
+            fds = [self._wake_r] + ([master] if reading and master is not None else [])
             timeout = None if next_urc is None else max(0.0, next_urc - time.monotonic())
             readable, _, _ = select.select(fds, [], [], timeout)
             if self._wake_r in readable:
@@ -241,9 +275,9 @@ class ModemEmulator:
                 self._send_urc()
                 delay = self._next_urc_delay()
                 next_urc = None if delay is None else time.monotonic() + delay
-            if self._master is not None and self._master in readable:
+            if master is not None and master in fds and master in readable:
                 try:
-                    data = os.read(self._master, 4096)
+                    data = os.read(master, 4096)
                 except OSError:
                     data = b""
                 if not data:

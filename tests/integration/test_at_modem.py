@@ -145,19 +145,24 @@ def test_3g_modem_refusing_cereg(make_emulator: Callable[..., ModemEmulator]) ->
 
 
 def test_iccid_variant_found_and_remembered(make_emulator: Callable[..., ModemEmulator]) -> None:
-    """A Huawei-style modem answering only AT^ICCID? is found, then asked directly."""
+    """A Huawei-style modem answering only AT^ICCID? is found, then asked directly on
+    the next open (the identity is read at each open, and only then)."""
     emulator = make_emulator(iccid_commands=("AT^ICCID?",))
     with at_modem(emulator.device_path) as modem:
         assert modem.identity().iccid == "8981100000123456789"
         before = emulator.commands_received
         assert modem.identity().iccid == "8981100000123456789"
-    assert emulator.commands[-3:] == ["AT+CGSN", "AT+CIMI", "AT^ICCID?"]
-    assert emulator.commands_received - before == 3
+        assert emulator.commands_received == before  # answered from the open's reading
+        modem.close()
+        assert modem.identity().iccid == "8981100000123456789"
+    assert emulator.commands[-4:] == ["ATE0", "AT+CGSN", "AT+CIMI", "AT^ICCID?"]
+    assert emulator.commands_received - before == 4
     assert {"AT+CCID", "AT+ICCID"} <= set(emulator.commands)
 
 
 def test_fault_error(modem_emulator: ModemEmulator, modem: AtModem) -> None:
-    """ERROR to everything: nothing known, the refusals named, the session kept."""
+    """ERROR to everything: no health, the refusals named, the session (and the identity
+    read when it was opened) kept."""
     modem_emulator.set_fault(ModemFault.ERROR)
     health = modem.health()
     assert (health.registration, health.signal_dbm, health.operator) == (
@@ -166,7 +171,7 @@ def test_fault_error(modem_emulator: ModemEmulator, modem: AtModem) -> None:
         None,
     )
     assert "AT+CREG? -> ERROR" in health.detail
-    assert modem.identity().imei is None
+    assert modem.identity().imei == "356938035643809"
     assert modem.is_open
 
 
@@ -353,3 +358,43 @@ def test_command_refuses_more_than_one_line(line: str) -> None:
     with pytest.raises(ValueError, match="single printable ASCII"):
         modem.command(line)
     assert not modem.is_open
+
+
+def test_modem_that_stops_reading_is_stuck_then_reopened(
+    modem_emulator: ModemEmulator, modem: AtModem
+) -> None:
+    """A modem that stops reading its port: health ends within the command timeout with
+    ``stuck`` (no write blocks for ever), and once it reads again the port is reopened."""
+    assert modem.health().registration is Registration.HOME
+    modem_emulator.set_fault(ModemFault.STOP_READING)
+    started = time.monotonic()
+    health = modem.health()
+    assert time.monotonic() - started < 2 * TIMEOUT
+    assert (health.registration, health.fault) == (Registration.UNKNOWN, "stuck")
+    assert "stopped reading" in health.detail
+    assert not modem.is_open
+    started = time.monotonic()
+    modem.close()
+    assert time.monotonic() - started < TIMEOUT
+    modem_emulator.set_fault(ModemFault.NONE)
+    assert modem.health().registration is Registration.HOME
+    assert modem.identity().imei == "356938035643809"
+
+
+def test_call_waiting_on_a_stuck_call_gives_up(modem_emulator: ModemEmulator) -> None:
+    """A call that finds the port held by a stuck one fails within the command timeout."""
+    modem = at_modem(modem_emulator.device_path)
+    release = threading.Event()
+    holder = threading.Thread(target=lambda: modem._lock.acquire() and release.wait(5))
+    holder.start()
+    try:
+        started = time.monotonic()
+        health = modem.health()
+        assert time.monotonic() - started < 2 * TIMEOUT
+        assert health.fault == "stuck"
+        assert "still stuck" in health.detail
+    finally:
+        release.set()
+        holder.join()
+        modem._lock.release()
+        modem.close()
