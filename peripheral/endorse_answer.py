@@ -42,11 +42,21 @@ def excerpt(body: bytes) -> str:
     return one_line(redact_tokens(text), EXCERPT_CHARS)
 
 
-def check_status(status: int, body: bytes) -> None:
-    """Raise unless ``status`` is 200; name the class of failure and quote the body."""
+def check_status(status: int, body: bytes, *, retry_after: float | None = None) -> None:
+    """Raise unless ``status`` is 200; name the class of failure and quote the body.
+
+    ``retry_after`` (the answer's Retry-After, already bounded) travels with the error.
+    """
     if status == 200:
         return
     message = _error_message(body)
+    if status == 429:
+        wait = f"; it asks for {retry_after:.0f} s" if retry_after is not None else ""
+        raise EndorseFetchError(
+            EndorseFetchReason.RATE_LIMITED,
+            f"Endorse is limiting requests (HTTP 429: {message}){wait}",
+            status=status, retry_after=retry_after,
+        )  # fmt: skip
     if 400 <= status < 500:
         raise EndorseFetchError(
             EndorseFetchReason.REFUSED,
@@ -57,7 +67,7 @@ def check_status(status: int, body: bytes) -> None:
     if 500 <= status < 600:
         raise EndorseFetchError(
             EndorseFetchReason.SERVER_ERROR, f"Endorse failed with HTTP {status} ({message})",
-            status=status,
+            status=status, retry_after=retry_after,
         )  # fmt: skip
     raise EndorseFetchError(
         EndorseFetchReason.UNEXPECTED_STATUS, f"unexpected HTTP {status} ({message})",

@@ -27,18 +27,24 @@ Known gap: the host name is resolved by the system resolver, whose DNS queries f
 routing table, not the binding above (only the query for Endorse's name can leak, never
 the request or a token). With SORACOM Air's DNS servers on the ppp link this is moot.
 
-Timeouts: ``connect_timeout_seconds`` for the TCP/TLS connection, ``read_timeout_seconds``
-for each read of the answer and, in total, for reading the body, so a fetch ends within
-about connect + 2 x read seconds whatever the server does. Each fetch uses a fresh
+Deadline: one total deadline bounds a fetch, connect_timeout_seconds +
+read_timeout_seconds from its start, whatever the server does (requests' own timeouts are
+per socket operation: a server dribbling one byte a second never trips them). The HTTP
+exchange runs in a worker thread; when the deadline passes, its sockets are shut down and
+the worker is abandoned, not awaited, so even a hung DNS lookup cannot hold the caller.
+Redirects are never followed and their bodies are read only up to a small bound: requests'
+``Session.send`` reads a 3xx body whole even with ``allow_redirects=False``
+(field-facts.md), so requests go straight to the transport adapter. Each fetch uses a fresh
 connection (``Connection: close``): fetches are minutes apart, and a kept-alive connection
-silently dropped by carrier NAT would cost a read timeout instead of a prompt reconnect.
+silently dropped by carrier NAT would cost a timeout instead of a prompt reconnect.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +52,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
@@ -59,6 +66,7 @@ from endorse_ble.peripheral.endorse_answer import (
     token_from_body,
 )
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
+from endorse_ble.peripheral.fetch_failure import classify_os_failure, parse_retry_after
 from endorse_ble.peripheral.link_state import SYSFS_NET, require_link_up
 from endorse_ble.peripheral.settings import CellularSettings, EndorseSettings
 from endorse_ble.tokenlink.bounded_read import BoundedReadError, ReadRefusal, read_bounded
@@ -69,7 +77,7 @@ logger = logging.getLogger(__name__)
 
 #: Read size while streaming the body; the body limit is checked after each read.
 CHUNK_BYTES = 16384
-#: How much of an error answer's body is read for the message.
+#: How much of an error answer's body (a redirect's included) is read for the message.
 ERROR_BODY_BYTES = 2048
 
 _HEADERS = {
@@ -81,10 +89,68 @@ _HEADERS = {
 }
 
 
+def fetch_deadline_seconds(settings: EndorseSettings) -> float:
+    """The total time one fetch may take: connect, TLS, headers and body."""
+    return settings.connect_timeout_seconds + settings.read_timeout_seconds
+
+
+class _Sockets:
+    """The sockets of one fetch, so an overrun can shut them from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self.connected = False
+        self.aborted = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.connected = True
+            self._open.append(sock)
+            if self.aborted:  # connected after the deadline: cut it at once
+                _shut(sock)
+
+    def abort(self) -> None:
+        """Shut every socket down: a read, handshake or send blocked on it returns."""
+        with self._lock:
+            self.aborted = True
+            for sock in self._open:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed or never connected
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracking_pools(sockets: _Sockets) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pools whose connections hand their socket to ``sockets`` once connected."""
+
+    class Connection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            sockets.add(sock)
+            return sock
+
+    class SecureConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            sockets.add(sock)
+            return sock
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class SecurePool(HTTPSConnectionPool):
+        ConnectionCls = SecureConnection
+
+    return {"http": Pool, "https": SecurePool}
+
+
 class _BoundAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections are tied to one interface or source address."""
 
-    def __init__(self, cellular: CellularSettings) -> None:
+    def __init__(self, cellular: CellularSettings, sockets: _Sockets) -> None:
         # Set before super().__init__, which calls init_poolmanager.
         options = list(HTTPConnection.default_socket_options)
         if cellular.interface is not None:
@@ -93,6 +159,7 @@ class _BoundAdapter(HTTPAdapter):
             options.append((socket.SOL_SOCKET, socket.SO_BINDTODEVICE, name))
         self._socket_options = options
         self._source_address = cellular.source_address
+        self._sockets = sockets
         super().__init__(max_retries=0)  # a failed fetch is reported, never retried here
 
     def init_poolmanager(
@@ -102,9 +169,10 @@ class _BoundAdapter(HTTPAdapter):
         if self._source_address is not None:
             pool_kwargs["source_address"] = (self._source_address, 0)
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = _tracking_pools(self._sockets)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        # trust_env=False and no proxies configured: reaching this would be a bug.
+        # No proxies are ever configured: reaching this would be a bug.
         raise EndorseFetchError(
             EndorseFetchReason.CONNECT_FAILED, "proxies are never used for Endorse"
         )
@@ -113,9 +181,10 @@ class _BoundAdapter(HTTPAdapter):
 class EndorseClient:
     """A :class:`endorse_ble.peripheral.ports.TokenSource` that asks Endorse over the cellular link.
 
-    Blocking; the daemon calls :meth:`fetch` from a worker thread. Call :meth:`close`
-    when done. Every failure is an :class:`EndorseFetchError` with a reason.
-    ``sysfs_net`` is where interface state is read (tests point it at a fake tree).
+    Blocking; the daemon calls :meth:`fetch` from a worker thread, and :meth:`fetch`
+    returns by its deadline whatever the network does. Every failure is an
+    :class:`EndorseFetchError` with a reason. ``sysfs_net`` is where interface state is
+    read (tests point it at a fake tree).
     """
 
     def __init__(
@@ -130,13 +199,9 @@ class EndorseClient:
         self.settings = settings
         self.cellular = cellular
         self._sysfs_net = sysfs_net
-        self._session: requests.Session | None = None
 
     def close(self) -> None:
-        """Release the HTTP session."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Nothing is held between fetches (each has its own connection); kept for the seam."""
 
     def __enter__(self) -> EndorseClient:
         return self
@@ -152,9 +217,9 @@ class EndorseClient:
             if self.cellular.interface is not None:
                 # Fail fast, before any socket exists, rather than wait out a timeout.
                 require_link_up(self.cellular.interface, self._sysfs_net)
-            token = self._get(query, nonce)
+            token = self._fetch_within(query, nonce, fetch_deadline_seconds(self.settings))
         except EndorseFetchError as exc:
-            logger.warning("Endorse fetch failed after %.2fs: %s", time.monotonic() - started, exc)
+            logger.debug("Endorse fetch failed after %.2fs: %s", time.monotonic() - started, exc)
             raise
         logger.info(
             "Endorse token %s exp=%d kid=%s in %.2fs",
@@ -163,41 +228,77 @@ class EndorseClient:
         )  # fmt: skip
         return token
 
-    def _session_for_fetch(self) -> requests.Session:
-        if self._session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxies or .netrc from the environment
-            session.headers.update(_HEADERS)
-            adapter = _BoundAdapter(self.cellular)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            self._session = session
-        return self._session
+    def _fetch_within(self, query: str | None, nonce: str | None, seconds: float) -> Token:
+        """Run the exchange in a worker thread; past ``seconds``, cut it and abandon it."""
+        sockets = _Sockets()
+        outcome: list[Token | BaseException] = []
+        done = threading.Event()
+        deadline = time.monotonic() + seconds
 
-    def _get(self, query: str | None, nonce: str | None) -> Token:
-        s = self.settings
-        try:
-            response = self._session_for_fetch().get(
-                s.url,
-                params=query,
-                timeout=(s.connect_timeout_seconds, s.read_timeout_seconds),
-                stream=True,
-                allow_redirects=False,
+        def work() -> None:
+            try:
+                outcome.append(self._exchange(query, nonce, sockets, deadline))
+            except BaseException as exc:  # handed to the caller as it is
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="endorse-fetch", daemon=True).start()
+        if not done.wait(seconds):
+            sockets.abort()
+            phase = "an answer" if sockets.connected else "a connection"
+            raise EndorseFetchError(
+                EndorseFetchReason.READ_TIMEOUT
+                if sockets.connected
+                else EndorseFetchReason.CONNECT_TIMEOUT,
+                f"no complete answer from Endorse within {seconds:g} s (still waiting for "
+                f"{phase}; {self._via()})",
             )
-        except requests.RequestException as exc:
-            raise _transport_error(exc, self.cellular) from exc
-        try:
-            return self._read_answer(response, nonce)
-        except (requests.RequestException, Urllib3Error) as exc:
-            raise _transport_error(exc, self.cellular) from exc
-        finally:
-            response.close()
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-    def _read_answer(self, response: requests.Response, nonce: str | None) -> Token:
+    def _via(self) -> str:
+        if self.cellular.interface is not None:
+            return f"interface {self.cellular.interface!r}"
+        return f"source address {self.cellular.source_address!r}"
+
+    def _exchange(
+        self, query: str | None, nonce: str | None, sockets: _Sockets, deadline: float
+    ) -> Token:
+        s = self.settings
+        adapter = _BoundAdapter(self.cellular, sockets)
+        try:
+            request = requests.Request("GET", s.url, params=query, headers=_HEADERS).prepare()
+            try:
+                # The adapter, not a Session: Session.send would read a redirect's body.
+                response = adapter.send(
+                    request,
+                    stream=True,
+                    timeout=(s.connect_timeout_seconds, s.read_timeout_seconds),
+                )
+            except (requests.RequestException, Urllib3Error, OSError) as exc:
+                raise self._transport_error(exc) from exc
+            try:
+                return self._read_answer(response, nonce, deadline)
+            except (requests.RequestException, Urllib3Error, OSError) as exc:
+                raise self._transport_error(exc) from exc
+            finally:
+                response.close()
+        finally:
+            adapter.close()
+
+    def _read_answer(
+        self, response: requests.Response, nonce: str | None, deadline: float
+    ) -> Token:
         limit = self.settings.max_body_bytes
         if response.status_code != 200:
-            head = self._read_body(_chunks(response.raw, ERROR_BODY_BYTES), ERROR_BODY_BYTES)
-            check_status(response.status_code, head)
+            head = _read_body(_chunks(response.raw, ERROR_BODY_BYTES), ERROR_BODY_BYTES, deadline)
+            retry_after = parse_retry_after(
+                response.headers.get("Retry-After"), time.time(), _RETRY_AFTER_CAP_SECONDS
+            )
+            check_status(response.status_code, head, retry_after=retry_after)
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding != "identity":
             raise EndorseFetchError(
@@ -205,29 +306,53 @@ class EndorseClient:
                 f"Endorse's answer uses content encoding {excerpt(encoding.encode())!r}",
             )
         check_declared_length(response.headers.get("Content-Length"), limit)
-        body = self._read_body(_chunks(response.raw), limit)
+        body = _read_body(_chunks(response.raw), limit, deadline)
         return token_from_body(body, nonce)
 
-    def _read_body(self, chunks: Iterator[bytes], limit: int) -> bytes:
-        """The body within ``limit`` bytes and, in all, the read timeout."""
-        try:
-            return read_bounded(chunks, limit, timeout_seconds=self.settings.read_timeout_seconds)
-        except BoundedReadError as exc:
-            if exc.reason is ReadRefusal.TOO_LARGE:
-                raise EndorseFetchError(
-                    EndorseFetchReason.BODY_TOO_LARGE,
-                    f"Endorse sent more than the {limit}-byte limit; stopped reading",
-                ) from None
+    def _transport_error(self, exc: BaseException) -> EndorseFetchError:
+        """Map a requests/urllib3 failure to an EndorseFetchError naming the cause."""
+        via = self._via()
+        if isinstance(exc, requests.ConnectTimeout):
+            return EndorseFetchError(
+                EndorseFetchReason.CONNECT_TIMEOUT, f"no connection to Endorse via {via} in time"
+            )
+        if isinstance(exc, requests.ReadTimeout | ReadTimeoutError):
+            return EndorseFetchError(
+                EndorseFetchReason.READ_TIMEOUT, f"Endorse did not answer via {via} in time"
+            )
+        classified = classify_os_failure(exc, via)
+        if classified is not None:
+            return classified
+        return EndorseFetchError(
+            EndorseFetchReason.CONNECT_FAILED,
+            f"connection to Endorse via {via} failed ({type(exc).__name__})",
+        )
+
+
+#: The longest Retry-After honoured; the refresher also caps it by its backoff maximum.
+_RETRY_AFTER_CAP_SECONDS = 3600.0
+
+
+def _read_body(chunks: Iterator[bytes], limit: int, deadline: float) -> bytes:
+    """The body within ``limit`` bytes and before the fetch's ``deadline`` (monotonic)."""
+    try:
+        return read_bounded(chunks, limit, timeout_seconds=max(0.0, deadline - time.monotonic()))
+    except BoundedReadError as exc:
+        if exc.reason is ReadRefusal.TOO_LARGE:
             raise EndorseFetchError(
-                EndorseFetchReason.READ_TIMEOUT, "Endorse's answer arrived too slowly"
+                EndorseFetchReason.BODY_TOO_LARGE,
+                f"Endorse sent more than the {limit}-byte limit; stopped reading",
             ) from None
+        raise EndorseFetchError(
+            EndorseFetchReason.READ_TIMEOUT, "Endorse's answer arrived too slowly"
+        ) from None
 
 
 def _chunks(raw: BaseHTTPResponse, total: int | None = None) -> Iterator[bytes]:
     """The body as it arrives (read1: whatever is there, never waiting to fill a buffer).
 
-    Each read waits at most the read timeout, so a deadline checked between reads bounds
-    the whole body. With ``total``, stops once that many bytes were yielded.
+    Each read waits at most the read timeout, and the fetch's deadline shuts the socket,
+    so the whole body is bounded in time. With ``total``, stops after that many bytes.
     """
     seen = 0
     while total is None or seen < total:
@@ -238,55 +363,3 @@ def _chunks(raw: BaseHTTPResponse, total: int | None = None) -> Iterator[bytes]:
             return
         seen += len(data)
         yield data
-
-
-def _transport_error(exc: Exception, cellular: CellularSettings) -> EndorseFetchError:
-    """Map a requests/urllib3 failure to an EndorseFetchError naming the cause."""
-    via = (
-        f"interface {cellular.interface!r}"
-        if cellular.interface is not None
-        else f"source address {cellular.source_address!r}"
-    )
-    if isinstance(exc, requests.ConnectTimeout):
-        return EndorseFetchError(
-            EndorseFetchReason.CONNECT_TIMEOUT, f"no connection to Endorse via {via} in time"
-        )
-    if isinstance(exc, requests.ReadTimeout | ReadTimeoutError):
-        return EndorseFetchError(
-            EndorseFetchReason.READ_TIMEOUT, f"Endorse did not answer via {via} in time"
-        )
-    code = _os_errno(exc)
-    if code in (errno.EPERM, errno.EACCES):
-        return EndorseFetchError(
-            EndorseFetchReason.BIND_FAILED,
-            f"not permitted to bind to {via} (SO_BINDTODEVICE needs CAP_NET_RAW before Linux 5.7)",
-        )
-    if code == errno.ENODEV:
-        return EndorseFetchError(
-            EndorseFetchReason.INTERFACE_MISSING, f"{via} disappeared while connecting"
-        )
-    if code == errno.EADDRNOTAVAIL:
-        return EndorseFetchError(
-            EndorseFetchReason.BIND_FAILED, f"{via} is not an address of this host"
-        )
-    reason = f"errno {errno.errorcode.get(code, code)}" if code is not None else type(exc).__name__
-    return EndorseFetchError(
-        EndorseFetchReason.CONNECT_FAILED, f"connection to Endorse via {via} failed ({reason})"
-    )
-
-
-def _os_errno(exc: BaseException) -> int | None:
-    """The errno of the OSError at the root of a requests/urllib3 exception chain, if any."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        current = todo.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno is not None:
-            return current.errno
-        # urllib3's MaxRetryError keeps the cause in .reason; requests keeps it in args[0].
-        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-        todo.extend(a for a in current.args if isinstance(a, BaseException))
-    return None

@@ -49,9 +49,16 @@ class EndorseFetchReason(enum.Enum):
     INTERFACE_DOWN = "interface_down"  # it exists but is not administratively up
     BIND_FAILED = "bind_failed"  # the socket could not be tied to the interface/address
     CONNECT_TIMEOUT = "connect_timeout"
-    CONNECT_FAILED = "connect_failed"  # refused, unreachable, reset before an answer
-    READ_TIMEOUT = "read_timeout"  # no byte within the read timeout, or body too slow
+    CONNECT_FAILED = "connect_failed"  # reset before an answer, or another socket error
+    CONNECTION_REFUSED = "connection_refused"  # nothing listening (or a firewall's RST)
+    NO_ROUTE = "no_route"  # network or host unreachable
+    DNS_FAILED = "dns_failed"  # Endorse's host name did not resolve
+    TLS_CERTIFICATE = "tls_certificate"  # the server's certificate was refused
+    CLOCK_BEHIND = "clock_behind"  # the certificate is not yet valid by our clock
+    TLS_FAILED = "tls_failed"  # the TLS handshake failed otherwise
+    READ_TIMEOUT = "read_timeout"  # no complete answer within the fetch's deadline
     REFUSED = "refused"  # 4xx: e.g. not over the SIM's own link, Endorse off for the group
+    RATE_LIMITED = "rate_limited"  # 429: Endorse asks us to slow down
     SERVER_ERROR = "server_error"  # 5xx
     UNEXPECTED_STATUS = "unexpected_status"  # anything else but 200 (redirects included)
     BODY_TOO_LARGE = "body_too_large"
@@ -63,12 +70,22 @@ class EndorseFetchReason(enum.Enum):
 
 
 class EndorseFetchError(PeripheralError):
-    """Fetching a token failed; ``reason`` says how, ``status`` is the HTTP status if any."""
+    """Fetching a token failed; ``reason`` says how, ``status`` is the HTTP status if any.
+
+    ``retry_after`` is the delay the server asked for (Retry-After), within bounds.
+    """
 
     def __init__(
-        self, reason: EndorseFetchReason, detail: str, *, status: int | None = None
+        self,
+        reason: EndorseFetchReason,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.reason = reason
         self.detail = detail
         self.status = status
+        #: Seconds the server asked us to wait (Retry-After, already bounded), if any.
+        self.retry_after = retry_after
         super().__init__(f"Endorse fetch failed ({reason.value}): {detail}")

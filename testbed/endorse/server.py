@@ -34,10 +34,12 @@ import http.server
 import json
 import logging
 import socket
+import ssl
 import threading
 import urllib.parse
 from typing import Any
 
+from endorse_ble.testbed.endorse import hostile
 from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 from endorse_ble.tokenlink.endorse import is_safe_kid
 
@@ -60,6 +62,11 @@ class EndorseFault(enum.Enum):
     GARBAGE = "garbage"  # 200 with an HTML page, not JSON
     TRUNCATED_JSON = "truncated-json"  # 200 with half of the normal JSON body
     HUGE_BODY = "huge-body"  # 200 streaming ``huge_body_bytes`` of a JSON-looking body
+    DRIBBLE_HEADERS = "dribble-headers"  # a header byte every ``dribble_pause_seconds``
+    REDIRECT_BLOAT = "redirect-bloat"  # 302 with a ``huge_body_bytes`` body
+    REDIRECT_DRIBBLE = "redirect-dribble"  # 302 whose body comes a byte at a time
+    RATE_LIMITED = "rate-limited"  # 429 with ``Retry-After: retry_after``
+    UNAVAILABLE = "unavailable"  # 503 with ``Retry-After: retry_after``
 
 
 class EndorseSimulator:
@@ -91,6 +98,10 @@ class EndorseSimulator:
         self.keystore_fault = EndorseFault.NONE
         self.slow_delay_seconds = 2.0
         self.huge_body_bytes = 64 * 1024 * 1024
+        self.dribble_pause_seconds = 0.1
+        self.retry_after = "60"
+        #: A server TLS context (see testbed.endorse.hostile.self_signed_context): https.
+        self.tls: ssl.SSLContext | None = None
         self.padding_bytes = 0
         self.url = ""
         self.keystore_url = ""
@@ -113,11 +124,14 @@ class EndorseSimulator:
         self._stopping.clear()
         self.rotate_key()
         server = _Server((self.host, self.port), _Handler, self)
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         bound_port = server.server_address[1]
         netloc = f"[{self.host}]:{bound_port}" if ":" in self.host else f"{self.host}:{bound_port}"
         self.port = bound_port
-        self.url = f"http://{netloc}/"
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://{netloc}/"
         self.keystore_url = f"http://{netloc}{KEYSTORE_PREFIX}"
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -311,6 +325,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, b"<html><body>502 Bad Gateway</body></html>\n", "text/html")
         elif fault is EndorseFault.HUGE_BODY:
             self._send_huge(sim.huge_body_bytes)
+        else:
+            return self._play_hostile(fault)
+        return True
+
+    def _play_hostile(self, fault: EndorseFault) -> bool:
+        sim = self.server.sim
+        pause = sim.dribble_pause_seconds
+        if fault is EndorseFault.DRIBBLE_HEADERS:
+            hostile.dribbled_headers(self, pause, sim._stopping)
+        elif fault is EndorseFault.REDIRECT_BLOAT:
+            hostile.redirect(self, sim.huge_body_bytes, None, sim._stopping)
+        elif fault is EndorseFault.REDIRECT_DRIBBLE:
+            hostile.redirect(self, 4096, pause, sim._stopping)
+        elif fault is EndorseFault.RATE_LIMITED:
+            hostile.retry_after(self, 429, sim.retry_after)
+        elif fault is EndorseFault.UNAVAILABLE:
+            hostile.retry_after(self, 503, sim.retry_after)
         else:
             return False
         return True

@@ -154,6 +154,7 @@ def test_a_client_bound_to_the_interface_cannot_reach_loopback(
         client.fetch()
     assert caught.value.reason in (
         EndorseFetchReason.CONNECT_FAILED,
+        EndorseFetchReason.NO_ROUTE,
         EndorseFetchReason.CONNECT_TIMEOUT,
     )
     assert endorse_sim.token_requests == 0

@@ -176,13 +176,13 @@ def closed_port() -> int:
 
 
 def test_nothing_listening_is_connect_failed_at_once() -> None:
-    """A refused connection is CONNECT_FAILED without waiting for a timeout."""
+    """A refused connection is CONNECTION_REFUSED without waiting for a timeout."""
     url = f"http://127.0.0.1:{closed_port()}/"
     with EndorseClient(settings_for(url, connect_timeout_seconds=5.0), LOOPBACK) as c:
         started = time.monotonic()
         with pytest.raises(EndorseFetchError) as caught:
             c.fetch()
-    assert caught.value.reason is EndorseFetchReason.CONNECT_FAILED
+    assert caught.value.reason is EndorseFetchReason.CONNECTION_REFUSED
     assert time.monotonic() - started < 1
 
 
