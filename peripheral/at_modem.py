@@ -177,13 +177,7 @@ class AtModem:
         self._last_error = None
         # 3G-only modems refuse +CEREG (and some +CGREG); only all three refused matters.
         detail = "" if states else "no registration answer: " + "; ".join(refused)
-        return ModemHealth(
-            best_registration(states),
-            csq.dbm if csq else None,
-            operator,
-            detail,
-            fault="" if states else "no_registration_answer",
-        )
+        return ModemHealth(best_registration(states), csq.dbm if csq else None, operator, detail)
 
     def _note_failure(self, what: str, exc: ModemError) -> None:
         """Log a failure once per change of reason, so a busy port does not flood the log."""

@@ -1,7 +1,9 @@
 """The gateway daemon's main loop: token store, modem watch and GATT server, wired together.
 
-Everything blocking (HTTP to Endorse, AT commands) runs in worker threads; the event loop
-only moves immutable snapshots around, so a read from a central is answered at once.
+Everything blocking (HTTP to Endorse, AT commands) runs as a bounded step in a worker
+thread (peripheral.step_watch), abandoned at its deadline; the event loop only moves
+immutable snapshots around, so a read from a central is answered at once. The watchdog
+is pinged only while no step is stuck past its deadline, and STATUS names a stuck step.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from endorse_ble.peripheral.endorse_client import fetch_deadline_seconds
 from endorse_ble.peripheral.gatt_view import (
     ChallengeHandler,
     GattSnapshot,
@@ -20,13 +23,30 @@ from endorse_ble.peripheral.gatt_view import (
     gatt_snapshot,
     next_expiry,
 )
-from endorse_ble.peripheral.ports import Clock, Modem, ModemHealth, TokenSource
+from endorse_ble.peripheral.link_state import LinkState, link_state
+from endorse_ble.peripheral.log_limit import RateLimitedLog
+from endorse_ble.peripheral.modem_watch import (
+    ClosableModem,
+    ModemWatch,
+    reading_max_age,
+    registered_again,
+)
+from endorse_ble.peripheral.ports import Clock, ModemSnapshot, TokenSource
 from endorse_ble.peripheral.settings import GatewayConfig
-from endorse_ble.peripheral.status_line import format_status_line
+from endorse_ble.peripheral.status_line import format_status_line, modem_fault
+from endorse_ble.peripheral.step_watch import Progress
 from endorse_ble.peripheral.store_state import StoreError, StoreSnapshot, StoreState
 from endorse_ble.peripheral.token_store import TokenStore
 
 log = logging.getLogger(__name__)
+#: Refusals a central in range can cause at will: logged once a minute per kind at most.
+_refusals = RateLimitedLog(log)
+#: How often the cellular interface's state is looked at (a sysfs read).
+LINK_CHECK_SECONDS = 2.0
+#: Extra time the daemon allows a fetch beyond the client's own deadline.
+FETCH_SLACK_SECONDS = 5.0
+#: Most time shutting down may spend on BlueZ.
+GATT_STOP_SECONDS = 3.0
 
 
 class GattPublisher(Protocol):
@@ -40,10 +60,6 @@ class GattPublisher(Protocol):
 
 
 class ClosableTokenSource(TokenSource, Protocol):
-    def close(self) -> None: ...
-
-
-class ClosableModem(Modem, Protocol):
     def close(self) -> None: ...
 
 
@@ -83,11 +99,19 @@ class GatewayDaemon:
         self._parts = parts
         self._clock = clock
         self._lifecycle = lifecycle
+        self._progress = Progress()
         self._source = parts.token_source(config)
-        self._modem = parts.modem(config)
-        self._store = TokenStore(self._source, config.refresh, clock, modem=self._modem)
+        self._watch = self._modem_watch(config)
+        self._store = TokenStore(
+            self._source,
+            config.refresh,
+            clock,
+            modem=self,
+            fetch_deadline_seconds=fetch_deadline_seconds(config.endorse) + FETCH_SLACK_SECONDS,
+            progress=self._progress,
+            max_reading_age=reading_max_age(config.modem),
+        )
         self._gatt = parts.gatt(config, self._on_challenge)
-        self._health: ModemHealth | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._modem_task: asyncio.Task[None] | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
@@ -98,10 +122,13 @@ class GatewayDaemon:
         """Start everything, serve until ``stop`` is set, then shut down in order."""
         try:
             await self._gatt.start()
+            # The first fetch looks at the modem's reading: take one before it starts.
+            await self._watch.poll_once()
             async with self._store:
                 unsubscribe = self._store.subscribe(self._render)
-                self._modem_task = self._spawn(self._watch_modem())
+                self._modem_task = self._spawn(self._watch.run())
                 self._spawn(self._ping_watchdog())
+                self._spawn(self._watch_link())
                 self._render(self._store.snapshot())
                 if self._config.refresh.mode == "prefetch":
                     await self._first_outcome()
@@ -116,9 +143,12 @@ class GatewayDaemon:
         finally:
             if self._expiry_timer is not None:
                 self._expiry_timer.cancel()
-            await self._gatt.stop()
+            try:
+                await asyncio.wait_for(self._gatt.stop(), GATT_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("BlueZ did not answer within %.0f s; leaving it", GATT_STOP_SECONDS)
             self._source.close()
-            self._modem.close()
+            await self._watch.close()
 
     async def reload(self, config: GatewayConfig) -> None:
         """Apply a new configuration (SIGHUP) while serving.
@@ -131,14 +161,20 @@ class GatewayDaemon:
         old, self._config = self._config, config
         logging.getLogger().setLevel(config.log_level)
         old_source, self._source = self._source, self._parts.token_source(config)
-        old_modem, self._modem = self._modem, self._parts.modem(config)
-        self._store.reconfigure(self._source, config.refresh, self._modem)
-        # A fetch or a poll still running in a worker thread keeps its old adapter.
-        await asyncio.to_thread(old_modem.close)
-        old_source.close()
+        old_watch, self._watch = self._watch, self._modem_watch(config)
+        self._store.reconfigure(
+            self._source,
+            config.refresh,
+            self,
+            fetch_deadline_seconds=fetch_deadline_seconds(config.endorse) + FETCH_SLACK_SECONDS,
+            max_reading_age=reading_max_age(config.modem),
+        )
         if self._modem_task is not None:
             self._modem_task.cancel()
-        self._modem_task = self._spawn(self._watch_modem())
+        # A fetch or a poll still running in a worker thread keeps its old adapter.
+        await old_watch.close()
+        old_source.close()
+        self._modem_task = self._spawn(self._watch.run())
         if config.ble != old.ble:
             log.info("BLE settings changed: registering the GATT application again")
             await self._gatt.stop()
@@ -161,13 +197,29 @@ class GatewayDaemon:
         except TimeoutError:
             log.warning("no first token after %.0f s; serving without one", bound)
 
+    def latest(self) -> ModemSnapshot | None:
+        """The modem watch's latest reading (the store's NetworkView)."""
+        return self._watch.latest()
+
+    def _modem_watch(self, config: GatewayConfig) -> ModemWatch:
+        modem = self._parts.modem(config)
+        return ModemWatch(modem, config.modem, self._clock, self._progress, self._on_reading)
+
+    def _on_reading(self, snapshot: ModemSnapshot, previous: ModemSnapshot | None) -> None:
+        if registered_again(snapshot, previous):
+            self._store.network_changed()
+        self._render()
+
     def _render(self, store: StoreSnapshot | None = None) -> None:
         store = store or self._store.snapshot()
         if store.state in (StoreState.READY, StoreState.FAILED):
             self._settled.set()
         now = self._clock.wall()
         leeway = self._config.refresh.expiry_leeway_seconds
-        snapshot = gatt_snapshot(self._config.ble.name, store, self._health, now, leeway)
+        reading = self._watch.latest()
+        health = None if reading is None else reading.health
+        identity = None if reading is None else reading.identity
+        snapshot = gatt_snapshot(self._config.ble.name, store, health, now, leeway, identity)
         if snapshot != self._last:
             self._last = snapshot
             self._gatt.publish(snapshot)
@@ -186,7 +238,9 @@ class GatewayDaemon:
         store = self._store.snapshot()
         now = self._clock.wall()
         served = choose_token(store, now, self._config.refresh.expiry_leeway_seconds)
-        health = self._health
+        reading = self._watch.latest()
+        health = None if reading is None else reading.health
+        stuck = self._progress.stuck()
         return format_status_line(
             token_state=store.state.value,
             expires_in=None if served is None else served.token.seconds_left(now),
@@ -194,6 +248,9 @@ class GatewayDaemon:
             signal_dbm=None if health is None else health.signal_dbm,
             last_error=store.last_error,
             token_id=None if served is None else served.token.fingerprint,
+            modem_fault=modem_fault(health),
+            identity=None if reading is None else reading.identity,
+            stuck=stuck[0].describe() if stuck else None,
         )
 
     def refresh_now(self) -> None:
@@ -217,34 +274,41 @@ class GatewayDaemon:
             await work
         except StoreError as exc:
             # The store publishes the failure in its snapshot; centrals read it from Status.
-            log.info("%s failed: %s", what, exc)
+            # Anyone in range can ask again and again: the log hears of it once a minute.
+            _refusals.log(logging.INFO, f"{what}-{exc.reason.value}", "%s failed: %s", what, exc)
 
     # --- the service manager and the modem ------------------------------------------------
 
     async def _ping_watchdog(self) -> None:
-        # Pinged from the event loop itself, so a stuck loop stops the pings and systemd
-        # restarts the daemon (WatchdogSec in the unit).
+        # Pinged only while every step finishes within its deadline: a stuck fetch or
+        # modem poll (or a stuck event loop) stops the pings, and systemd restarts the
+        # daemon (WatchdogSec in the unit). STATUS names what is stuck meanwhile.
         interval = self._lifecycle.watchdog_interval()
         if interval is None:
             return
+        was_stuck = False
         while True:
-            self._lifecycle.watchdog()
+            stuck = self._progress.stuck()
+            if not stuck:
+                self._lifecycle.watchdog()
+            elif not was_stuck:
+                log.error("not pinging the watchdog: %s", stuck[0].describe())
+            if stuck or was_stuck:
+                self._lifecycle.status(self.status_line())
+            was_stuck = bool(stuck)
             await self._clock.sleep(interval)
 
-    async def _watch_modem(self) -> None:
+    async def _watch_link(self) -> None:
+        """Cut a backoff short when the cellular interface comes (back) up."""
+        was_up = True
         while True:
-            health = await asyncio.to_thread(self._modem.health)
-            if health != self._health:
-                log.info(
-                    "modem: %s, %s dBm, %s%s",
-                    health.registration.value,
-                    health.signal_dbm,
-                    health.operator,
-                    f" ({health.detail})" if health.detail else "",
-                )
-                self._health = health
-                self._render()
-            await self._clock.sleep(self._config.modem.poll_interval_seconds)
+            interface = self._config.cellular.interface  # a reload may change it
+            up = interface is None or link_state(interface) is LinkState.UP
+            if up and not was_up:
+                log.info("cellular interface %s is up", interface)
+                self._store.network_changed()
+            was_up = up
+            await self._clock.sleep(LINK_CHECK_SECONDS)
 
     # --- tasks ----------------------------------------------------------------------------
 

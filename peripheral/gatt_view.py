@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from endorse_ble.peripheral.ports import ModemHealth
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity
 from endorse_ble.peripheral.store_state import ChallengeState, StoreSnapshot, StoreState
 from endorse_ble.tokenlink import profile
 from endorse_ble.tokenlink.token import Token
@@ -66,8 +66,26 @@ def choose_token(store: StoreSnapshot, now: float, leeway: float) -> ServedChoic
     return max(candidates, key=lambda c: c.generation, default=None)
 
 
+def token_matches_modem(token: Token, identity: ModemIdentity | None) -> bool | None:
+    """Whether the token names the modem's SIM and device; None when the modem cannot tell.
+
+    Only this verdict goes over the air: the IMSI, IMEI and ICCID stay on the gateway.
+    """
+    if identity is None:
+        return None
+    pairs = [(token.claim.imsi, identity.imsi), (token.claim.imei, identity.imei)]
+    known = [(claimed, actual) for claimed, actual in pairs if claimed and actual]
+    if not known:
+        return None
+    return all(claimed == actual for claimed, actual in known)
+
+
 def status_record(
-    name: str, store: StoreSnapshot, choice: ServedChoice | None, modem: ModemHealth | None
+    name: str,
+    store: StoreSnapshot,
+    choice: ServedChoice | None,
+    modem: ModemHealth | None,
+    identity: ModemIdentity | None = None,
 ) -> dict[str, object]:
     """The Status characteristic's JSON object (docs/protocol.md, "Status")."""
     token: dict[str, object] = {"state": store.state.value, "fetches": store.fetch_count}
@@ -97,6 +115,7 @@ def status_record(
             "reg": modem.registration.value,
             "dbm": modem.signal_dbm,
             "op": (modem.operator or "")[:32] or None,
+            "match": None if choice is None else token_matches_modem(choice.token, identity),
         },
         "error": None if error is None else error[:MAX_ERROR_CHARS],
     }
@@ -108,6 +127,7 @@ def gatt_snapshot(
     modem: ModemHealth | None,
     now: float,
     leeway: float,
+    identity: ModemIdentity | None = None,
 ) -> GattSnapshot:
     """Everything the GATT server answers reads from, for this moment."""
     choice = choose_token(store, now, leeway)
@@ -129,7 +149,7 @@ def gatt_snapshot(
             token_state=profile.TokenState.READY,
             challenge_state=challenge_state,
         )
-    status = profile.encode_status(status_record(name, store, choice, modem))
+    status = profile.encode_status(status_record(name, store, choice, modem, identity))
     return GattSnapshot(served=served, status=status)
 
 

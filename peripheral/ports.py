@@ -97,3 +97,18 @@ class Modem(Protocol):
     def identity(self) -> ModemIdentity: ...
 
     def health(self) -> ModemHealth: ...
+
+
+@dataclass(frozen=True)
+class ModemSnapshot:
+    """The modem's latest reading: health, identity and when it was taken (monotonic)."""
+
+    health: ModemHealth
+    identity: ModemIdentity
+    taken_at: float
+
+
+class NetworkView(Protocol):
+    """The latest modem reading, without waiting for the modem (real: the daemon's)."""
+
+    def latest(self) -> ModemSnapshot | None: ...

@@ -72,6 +72,33 @@ def renew_delay(
     return max(delay, MIN_RENEW_DELAY_SECONDS)
 
 
+#: While nothing servable is held (laptops are being turned away), a failure that cost no
+#: cellular bytes is retried at least this often, so the first fetch after Endorse is
+#: reachable again comes within 10 s (this plus a fetch's connect time).
+FAST_RETRY_SECONDS = 8.0
+
+
+def retry_delay(
+    backoff_delay: float,
+    *,
+    retry_after: float | None,
+    costs_no_bytes: bool,
+    serving: bool,
+    cap: float,
+) -> float:
+    """The wait before the next attempt after a failed fetch.
+
+    A server's Retry-After is honoured (never beyond ``cap``, the backoff maximum);
+    otherwise a free failure while nothing is served is retried within
+    :data:`FAST_RETRY_SECONDS`; otherwise the ordinary backoff applies.
+    """
+    if retry_after is not None:
+        return min(max(backoff_delay, retry_after), cap)
+    if costs_no_bytes and not serving:
+        return min(backoff_delay, FAST_RETRY_SECONDS)
+    return backoff_delay
+
+
 def backoff_ceiling(attempt: int, initial: float, cap: float) -> float:
     """``min(cap, initial * 2**attempt)`` for attempt 0, 1, 2, ..., without overflowing."""
     if attempt < 0:

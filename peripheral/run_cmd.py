@@ -61,6 +61,9 @@ def _setup_logging(level: str) -> None:
     if not sys.stderr.isatty():
         fmt = "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+    # urllib3 logs each request line at DEBUG, and a challenge's nonce is in its query
+    # string: no nonce in any log at any level, so urllib3 speaks only of real trouble.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 class RealParts:
@@ -119,9 +122,12 @@ async def serve(config: GatewayConfig, config_path: str, log_level: str | None =
     from endorse_ble.peripheral.daemon import GatewayDaemon
     from endorse_ble.peripheral.ports import SystemClock
     from endorse_ble.peripheral.sd_notify import SdNotifier
+    from endorse_ble.peripheral.step_watch import DaemonThreadExecutor
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Worker threads nothing joins: a call stuck in the kernel cannot hold up SIGTERM.
+    loop.set_default_executor(DaemonThreadExecutor())
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     notifier = SdNotifier.from_environment()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 
-from endorse_ble.peripheral.ports import Registration
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
 from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS
 from endorse_ble.tokenlink.text import one_line
 
 # Leaves room for the token and modem parts inside STATUS_MAX_CHARS.
 ERROR_MAX_CHARS = 100
+#: A modem fault's text in the line (the journal has it whole).
+MODEM_FAULT_MAX_CHARS = 60
 _MAX_DAYS = 999
 
 
@@ -55,11 +57,52 @@ def _token_part(state: str, expires_in: float | None, token_id: str | None) -> s
     return f"{part}, expires in {format_duration(expires_in)}"
 
 
-def _modem_part(registration: Registration | None, signal_dbm: int | None) -> str:
+def _modem_part(
+    registration: Registration | None,
+    signal_dbm: int | None,
+    fault: str | None = None,
+    identity: ModemIdentity | None = None,
+) -> str:
     part = f"modem {registration.value if registration is not None else 'unknown'}"
     if signal_dbm is not None:
         part += f" {signal_dbm} dBm"
+    if fault:
+        part += f" ({one_line(fault, MODEM_FAULT_MAX_CHARS)})"
+    elif identity is not None and (identity.imei or identity.iccid):
+        # Local eyes only (systemctl status): the BLE Status record never carries these.
+        part += f" (IMEI {_or_unknown(identity.imei)}, ICCID {_or_unknown(identity.iccid)})"
     return part
+
+
+def _or_unknown(value: str | None) -> str:
+    return one_line(value, 22) if value else "unknown"
+
+
+def describe_modem(health: ModemHealth, identity: ModemIdentity | None = None) -> str:
+    """The modem in one log line, e.g. ``home, -71 dBm, SORACOM (IMEI ..., ICCID ...)``.
+
+    Unknown values are left out rather than printed as None.
+    """
+    parts = [health.registration.value]
+    if health.signal_dbm is not None:
+        parts.append(f"{health.signal_dbm} dBm")
+    if health.operator:
+        parts.append(one_line(health.operator, 32))
+    text = ", ".join(parts)
+    if health.detail:
+        text += f" ({one_line(health.detail, ERROR_MAX_CHARS)})"
+    if identity is not None and (identity.imei or identity.iccid):
+        text += f" (IMEI {_or_unknown(identity.imei)}, ICCID {_or_unknown(identity.iccid)})"
+    return text
+
+
+def modem_fault(health: ModemHealth | None) -> str | None:
+    """What is wrong with the modem, for STATUS; None when nothing is."""
+    if health is None:
+        return None
+    if health.fault or (health.registration is Registration.UNKNOWN and health.detail):
+        return health.detail or health.fault
+    return None
 
 
 def format_status_line(
@@ -70,6 +113,9 @@ def format_status_line(
     signal_dbm: int | None,
     last_error: str | None,
     token_id: str | None = None,
+    modem_fault: str | None = None,
+    identity: ModemIdentity | None = None,
+    stuck: str | None = None,
 ) -> str:
     """Format the daemon's state as one line of at most STATUS_MAX_CHARS characters.
 
@@ -83,11 +129,16 @@ def format_status_line(
             none. Modem and server texts are hostile: it is sanitised to one line and cut
             to ERROR_MAX_CHARS characters.
         token_id: the served token's short hash prefix (Token.fingerprint), if any.
+        modem_fault: what is wrong with the modem (port locked, stuck...), if anything.
+        identity: the modem's IMEI and the SIM's ICCID, shown when there is no fault.
+        stuck: a step past its deadline (the watchdog is no longer pinged); leads the line.
     """
     error = one_line(last_error, ERROR_MAX_CHARS) if last_error else ""
     line = (
         f"{_token_part(token_state, expires_in, token_id)}; "
-        f"{_modem_part(registration, signal_dbm)}; "
+        f"{_modem_part(registration, signal_dbm, modem_fault, identity)}; "
         f"last error: {error or 'none'}"
     )
+    if stuck:
+        line = f"STUCK: {one_line(stuck, 80)}; {line}"
     return one_line(line, STATUS_MAX_CHARS)

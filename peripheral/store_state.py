@@ -49,14 +49,29 @@ class StoreErrorReason(enum.Enum):
     NONCE_MISMATCH = "nonce_mismatch"  # the fetched token does not carry the nonce asked for
     CHALLENGE_BUSY = "challenge_busy"  # another nonce's challenge is still being fetched
     RATE_LIMITED = "rate_limited"  # too many challenges lately (each costs cellular data)
+    IDENTITY_MISMATCH = "identity_mismatch"  # the token names another SIM or device
 
 
 class StoreError(PeripheralError):
-    """The token store could not provide a token; ``reason`` says why."""
+    """The token store could not provide a token; ``reason`` says why.
 
-    def __init__(self, reason: StoreErrorReason, detail: str) -> None:
+    For a failed fetch, ``retry_after`` is the wait the server asked for (bounded) and
+    ``costs_no_bytes`` says the failure spent nothing on the cellular link (refused, no
+    route, interface down), so retrying it soon is cheap.
+    """
+
+    def __init__(
+        self,
+        reason: StoreErrorReason,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        costs_no_bytes: bool = False,
+    ) -> None:
         self.reason = reason
         self.detail = detail
+        self.retry_after = retry_after
+        self.costs_no_bytes = costs_no_bytes
         super().__init__(f"token store ({reason.value}): {detail}")
 
 

@@ -3,31 +3,39 @@
 Two modes (``RefreshSettings.mode``): *prefetch* keeps a fresh token at all times (fetch
 at start, renew at the scheduled point, retry with capped exponential backoff and jitter);
 *on-demand* fetches only when a central asks (``await get()``), to save cellular data,
-and caches the token while it is servable. Every fetch asks the modem first and waits
-while it reports no network registration (3GPP TS 27.007 +CREG). Concurrent requests
-share one fetch. Blocking source and modem calls run in a worker thread. Scheduling uses
-the monotonic clock; only ``exp`` is compared with the wall clock.
+and caches the token while it is servable. Every fetch looks at the modem's latest reading
+first and waits while it reports no network registration (3GPP TS 27.007 +CREG).
+Concurrent requests share one fetch. The blocking source call runs in a worker thread,
+abandoned at its deadline. After a failure the next attempt follows the backoff, a
+server's Retry-After, or the fast retry of free failures while nothing is served
+(:func:`~endorse_ble.peripheral.refresh_schedule.retry_delay`); :meth:`network_changed`
+cuts the wait short. Scheduling uses the monotonic clock; only ``exp`` is compared with
+the wall clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
 
 from endorse_ble.peripheral.guarded_fetch import GuardedFetch
-from endorse_ble.peripheral.ports import Clock, Modem, TokenSource
+from endorse_ble.peripheral.log_limit import RateLimitedLog
+from endorse_ble.peripheral.ports import Clock, NetworkView, TokenSource
 from endorse_ble.peripheral.refresh_schedule import (
     Backoff,
     ChallengeBudget,
     JitterKind,
     is_servable,
     renew_delay,
+    retry_delay,
 )
 from endorse_ble.peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.step_watch import Progress
 from endorse_ble.peripheral.store_state import (
     ChallengeSnapshot,
     ChallengeState,
@@ -41,6 +49,7 @@ from endorse_ble.peripheral.store_state import (
 from endorse_ble.tokenlink.token import Token
 
 logger = logging.getLogger(__name__)
+_limited = RateLimitedLog(logger)
 
 Subscriber = Callable[[StoreSnapshot], None]
 
@@ -65,13 +74,19 @@ class TokenStore:
         settings: RefreshSettings,
         clock: Clock,
         *,
-        modem: Modem | None = None,
+        modem: NetworkView | None = None,
         rng: random.Random | None = None,
         jitter: JitterKind = "full",
+        fetch_deadline_seconds: float = math.inf,
+        progress: Progress | None = None,
+        max_reading_age: float = math.inf,
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._guarded_fetch = GuardedFetch(source, clock, modem, settings.expiry_leeway_seconds)
+        self._fetch_deadline = fetch_deadline_seconds
+        self._progress = progress
+        self._max_reading_age = max_reading_age
+        self._guarded_fetch = self._guard(source, modem)
         # Jitter only spreads retries out; it protects nothing, so no CSPRNG is needed.
         self._backoff = Backoff.from_settings(settings, rng or random.Random(), jitter)  # noqa: S311
         self._challenge_budget = ChallengeBudget(
@@ -105,8 +120,25 @@ class TokenStore:
         self._loop_task.add_done_callback(_report_refresher_end)
         self._publish()
 
+    def _guard(self, source: TokenSource, network: NetworkView | None) -> GuardedFetch:
+        return GuardedFetch(
+            source,
+            self._clock,
+            network,
+            self._settings.expiry_leeway_seconds,
+            deadline_seconds=self._fetch_deadline,
+            progress=self._progress,
+            max_reading_age=self._max_reading_age,
+        )
+
     def reconfigure(
-        self, source: TokenSource, settings: RefreshSettings, modem: Modem | None = None
+        self,
+        source: TokenSource,
+        settings: RefreshSettings,
+        modem: NetworkView | None = None,
+        *,
+        fetch_deadline_seconds: float | None = None,
+        max_reading_age: float | None = None,
     ) -> None:
         """Fetch through ``source`` with ``settings`` from now on (a config reload).
 
@@ -114,9 +146,11 @@ class TokenStore:
         and a fetch already in flight finishes with the old source.
         """
         self._settings = settings
-        self._guarded_fetch = GuardedFetch(
-            source, self._clock, modem, settings.expiry_leeway_seconds
-        )
+        if fetch_deadline_seconds is not None:
+            self._fetch_deadline = fetch_deadline_seconds
+        if max_reading_age is not None:
+            self._max_reading_age = max_reading_age
+        self._guarded_fetch = self._guard(source, modem)
         self._backoff = Backoff.from_settings(settings, self._backoff.rng, self._backoff.kind)
         self._challenge_budget.burst = settings.challenge_burst
         self._challenge_budget.refill_seconds = settings.challenge_refill_seconds
@@ -315,16 +349,34 @@ class TokenStore:
             logger.info("token received: %s", _describe(token))
 
     def _record_failure(self, exc: StoreError) -> None:
-        delay = self._backoff.next_delay()
+        delay = retry_delay(
+            self._backoff.next_delay(),
+            retry_after=exc.retry_after,
+            costs_no_bytes=exc.costs_no_bytes,
+            serving=self.current() is not None,
+            cap=self._settings.backoff_max_seconds,
+        )
         self._next_fetch = self._clock.monotonic() + delay
         self._last_error = exc.detail
         self._error_reason = exc.reason
-        logger.warning(
+        _limited.log(
+            logging.WARNING,
+            f"fetch-{exc.reason.value}",
             "token fetch failed (%s): %s; next attempt in %.1f s",
             exc.reason.value,
             exc.detail,
             delay,
         )
+
+    def network_changed(self) -> None:
+        """The modem registered again or the cellular interface came back: a retry that is
+        waiting out a backoff is due now."""
+        if self._error_reason is None or self._next_fetch is None:
+            return
+        if self._next_fetch > self._clock.monotonic():
+            logger.info("network is back: retrying now instead of after the backoff")
+            self._next_fetch = self._clock.monotonic()
+            self._wake.set()
 
     def _check_backoff(self) -> None:
         if self._error_reason is None or self._next_fetch is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, ModemSnapshot, Registration
 
 
 class ModemPortBusy(Exception):
@@ -30,3 +30,12 @@ class SettableModem:
             if self.broken:
                 raise ModemPortBusy("AT port busy (simulated)")
             return ModemHealth(self.registration, signal_dbm=-71, operator="SORACOM")
+
+    def latest(self) -> ModemSnapshot | None:
+        """The reading a modem watch would hold now (the NetworkView seam); None while
+        ``broken``, as when no poll has succeeded."""
+        try:
+            health = self.health()
+        except ModemPortBusy:
+            return None
+        return ModemSnapshot(health, self.identity(), taken_at=0.0)

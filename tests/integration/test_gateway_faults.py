@@ -151,4 +151,7 @@ async def test_weak_signal_is_reported(
         ready = await gateway.notify.wait_for("READY", "1")
         assert ready["STATUS"].startswith("token ready")
         # rssi 2 is -109 dBm; rssi 99 ("not detectable") shows no dBm at all.
-        assert re.search(r"modem home( -109 dBm)?;", ready["STATUS"])
+        assert re.search(
+            r"modem home( -109 dBm)? \(IMEI 356938035643809, ICCID 8981100000123456789\);",
+            ready["STATUS"],
+        )

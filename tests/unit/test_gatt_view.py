@@ -7,7 +7,7 @@ import json
 import pytest
 
 from endorse_ble.peripheral.gatt_view import gatt_snapshot, next_expiry
-from endorse_ble.peripheral.ports import ModemHealth, Registration
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
 from endorse_ble.peripheral.store_state import (
     ChallengeSnapshot,
     ChallengeState,
@@ -141,7 +141,12 @@ def test_status_reports_modem_and_error_but_never_the_token(signer: EndorseSigne
     status = json.loads(raw)
     assert status["token"]["sha"] == token.fingerprint
     assert status["token"]["fetches"] == 7
-    assert status["modem"] == {"reg": "roaming", "dbm": -85, "op": ("SORACOM" * 20)[:32]}
+    assert status["modem"] == {
+        "reg": "roaming",
+        "dbm": -85,
+        "op": ("SORACOM" * 20)[:32],
+        "match": None,
+    }
     assert status["error"].startswith("xxx")
     for segment in token.raw.split("."):
         assert segment not in raw.decode()
@@ -153,3 +158,27 @@ def test_unregistered_modem_detail_becomes_the_error() -> None:
     modem = ModemHealth(Registration.UNKNOWN, None, None, "modem ppp_busy: PPP frames")
     status = json.loads(gatt_snapshot("gw", store, modem, NOW, LEEWAY).status)
     assert status["error"] == "modem ppp_busy: PPP frames"
+
+
+@pytest.mark.parametrize(
+    ("imsi", "imei", "match"),
+    [
+        ("440103123456789", "356938035643809", True),
+        ("440103123456789", None, True),
+        ("440109999999999", "356938035643809", False),
+        ("440103123456789", "350000000000000", False),
+        (None, None, None),
+    ],
+)
+def test_status_says_only_whether_the_token_matches_the_modem(
+    signer: EndorseSigner, imsi: str | None, imei: str | None, match: bool | None
+) -> None:
+    """Status carries the match verdict, never the IMSI, IMEI or ICCID themselves."""
+    token = mint(signer, NOW - 10)
+    store = StoreSnapshot(mode="prefetch", state=StoreState.READY, token=token, generation=1)
+    modem = ModemHealth(Registration.HOME, -71, "SORACOM")
+    identity = ModemIdentity(imei, imsi, "8981100000123456789")
+    raw = gatt_snapshot("gw", store, modem, NOW, LEEWAY, identity).status.decode()
+    assert json.loads(raw)["modem"]["match"] is match
+    for secret in (imsi, imei, "8981100000123456789"):
+        assert secret is None or secret not in raw
