@@ -27,13 +27,17 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.service import method
 
+from endorse_ble.peripheral import dbus_reply_fix
 from endorse_ble.peripheral.errors import PeripheralError
 from endorse_ble.peripheral.gatt_view import ChallengeHandler, GattSnapshot
+from endorse_ble.peripheral.log_limit import RateLimitedLog
 from endorse_ble.peripheral.settings import BleSettings
 from endorse_ble.tokenlink import profile
 from endorse_ble.tokenlink.nonce import NonceError, NonceProblem, check_nonce
 
 log = logging.getLogger(__name__)
+#: Refusals anyone in range can cause at will: logged once a minute at most, with a count.
+_refusals = RateLimitedLog(log)
 
 BLUEZ_NAME = "org.bluez"
 
@@ -121,6 +125,7 @@ class TokenGattServer:
                 f"cannot use Bluetooth adapter {self._settings.adapter!r}: {exc}"
             ) from exc
         self._server = server
+        dbus_reply_fix.install(server.bus, DBusError)
         await server.add_new_service(profile.SERVICE_UUID)
         await self._add_characteristics()
         server.bus.add_message_handler(self._on_bus_message)
@@ -194,7 +199,13 @@ class TokenGattServer:
         try:
             nonce = check_nonce(value)
         except NonceError as exc:
-            log.info("refused a challenge write of %d bytes: %s", len(value), exc)
+            _refusals.log(
+                logging.INFO,
+                "challenge-write",
+                "refused a challenge write of %d bytes: %s",
+                len(value),
+                exc,
+            )
             # BlueZ maps InvalidValueLength to ATT 0x0D and Failed to application error 0x80.
             name = (
                 "org.bluez.Error.InvalidValueLength"

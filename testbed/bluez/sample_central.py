@@ -113,7 +113,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     {"op": op.split(":")[0], "error": type(err).__name__, "detail": str(err)}
                 )
                 ok = False
-                break
+                if not args.keep_going:
+                    break
     finally:
         try:
             await client.disconnect()
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service", default=SERVICE_UUID)
     parser.add_argument("--op", action="append", help="operation (repeatable), see above")
     parser.add_argument("--pair", action="store_true", help="pair before the operations")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="run the remaining operations after a failure"
+    )
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
