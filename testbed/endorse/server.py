@@ -111,6 +111,7 @@ class EndorseSimulator:
         self._signer: EndorseSigner | None = None
         self._public_keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        self._requests_seen = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -191,6 +192,12 @@ class EndorseSimulator:
         with self._lock:
             self.token_requests += 1
             self.last_request_parameters = params
+            self._requests_seen.notify_all()
+
+    def wait_for_token_requests(self, count: int, timeout: float = 20.0) -> bool:
+        """Block until ``count`` token requests have arrived in all (False on timeout)."""
+        with self._requests_seen:
+            return self._requests_seen.wait_for(lambda: self.token_requests >= count, timeout)
 
     def _count_keystore_fetch(self) -> None:
         with self._lock:
