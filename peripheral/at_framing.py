@@ -19,7 +19,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from endorse_ble.peripheral.at_parser import split_fields
+from endorse_ble.peripheral.at_parser import is_registration_answer, split_fields
 from endorse_ble.peripheral.modem_errors import AtParseError, ModemError, ModemErrorReason
 
 #: Longest line kept; 27.007 answers are far shorter (an ATI banner line is < 100 bytes).
@@ -159,30 +159,31 @@ def looks_like_ppp(data: bytes) -> bool:
     return any(marker in data for marker in _PPP_MARKERS)
 
 
+#: Bytes real modems put inside otherwise good lines (padding, a UART glitch on reset):
+#: dropped, so the line's values survive. Any other unprintable byte makes it garbage.
+_DROPPED_BYTES = b"\x00\xff"
+
+
 def _is_printable(data: bytes) -> bool:
     return all(0x20 <= b < 0x7F or b == 0x09 for b in data)
 
 
 def _is_registration_answer(text: str) -> bool:
-    """27.007 7.2: the read answer is ``<n>,<stat>[,...]``; a URC drops ``<n>``.
-
-    So a line whose second field is an unquoted integer answers ``AT+CREG?``; a single
-    field (URC with n=1) or a quoted second field (``<lac>``, URC with n=2) is a URC.
-    """
     try:
         fields = split_fields(text.split(":", 1)[1])
     except AtParseError:
         return False
-    return len(fields) >= 2 and not fields[1].quoted and fields[1].text.isdigit()
+    return is_registration_answer(fields)
 
 
 def classify(line: RawLine, command: str) -> tuple[LineKind, str]:
     """Sort one line relative to ``command``; returns the kind and the line as text."""
     if looks_like_ppp(line.data):
         return LineKind.PPP, ""
-    if line.overlong or not _is_printable(line.data):
+    data = line.data.translate(None, _DROPPED_BYTES)
+    if line.overlong or not data or not _is_printable(data):
         return LineKind.GARBAGE, ""
-    text = line.data.decode("ascii").strip()
+    text = data.decode("ascii").strip()
     upper = text.upper()
     if upper == command.strip().upper():
         return LineKind.ECHO, text

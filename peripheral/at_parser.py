@@ -68,7 +68,8 @@ def _answer_line(lines: Sequence[str], prefix: str) -> str:
 
 
 def _single_value(lines: Sequence[str], prefixes: Sequence[str], what: str) -> str:
-    """A value some modems answer bare and others behind a ``+XXX:`` prefix, maybe quoted."""
+    """The first field of a value some modems answer bare and others behind a ``+XXX:``
+    prefix, quoted or not, maybe followed by more fields (``<sn>,<serial>``)."""
     for line in lines:
         upper = line.upper()
         for prefix in prefixes:
@@ -76,21 +77,21 @@ def _single_value(lines: Sequence[str], prefixes: Sequence[str], what: str) -> s
                 line = line[len(prefix) :]
                 break
         else:
-            if not line[:1].isalnum():
+            if not (line[:1].isalnum() or line[:1] == '"'):
                 continue  # a prefixed line of some other command
-        value = line.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1].strip()
-        return value
+        fields = split_fields(line)
+        if fields:
+            return fields[0].text.strip()
     raise AtParseError(AtParseReason.MISSING, f"no {what} in {list(lines)!r}")
 
 
 def parse_imei(lines: Sequence[str]) -> str:
-    """IMEI from ``AT+CGSN`` (27.007 5.4): bare digits, or ``+CGSN: "<sn>"`` on newer modems.
+    """IMEI from ``AT+CGSN`` (27.007 5.4): bare digits, or ``+CGSN: "<sn>"`` on newer modems,
+    on some followed by more fields (a serial number) that are ignored.
 
     Accepts the 15-digit IMEI and the 16-digit IMEISV (3GPP TS 23.003 6.2).
     """
-    value = _single_value(lines, ("+CGSN:", "+GSN:"), "IMEI")
+    value = _single_value(lines, ("+CGSN:", "+GSN:", "IMEI:"), "IMEI")
     if not re.fullmatch(r"[0-9]{15,16}", value):
         raise AtParseError(AtParseReason.BAD_FORMAT, f"IMEI {value!r} is not 15-16 digits")
     return value
@@ -110,12 +111,49 @@ ICCID_COMMANDS = ("AT+CCID", "AT+ICCID", "AT^ICCID?", "AT+QCCID")
 
 
 def parse_iccid(lines: Sequence[str]) -> str:
-    """ICCID (ITU-T E.118: 18-20 digits; some modems pad with a trailing F)."""
+    """The ICCID from a vendor ICCID answer, normalised by :func:`normalise_iccid`."""
     value = _single_value(lines, ("+CCID:", "+ICCID:", "^ICCID:", "+QCCID:", "ICCID:"), "ICCID")
-    value = value.rstrip("Ff")
-    if not re.fullmatch(r"[0-9]{18,20}", value):
-        raise AtParseError(AtParseReason.BAD_FORMAT, f"ICCID {value!r} is not 18-20 digits")
+    return normalise_iccid(value)
+
+
+#: ITU-T E.118: an ICCID starts with the major industry identifier 89 (telecommunications).
+ICCID_MII = "89"
+
+
+def normalise_iccid(raw: str) -> str:
+    """An ICCID as the SIM's card carries it (ITU-T E.118, 18-20 characters).
+
+    Modems answer it quoted or not, padded with a trailing F (19 digits in 10 bytes), or
+    straight from EF_ICCID with each byte's nibbles swapped (3GPP TS 31.102 4.2.2: BCD,
+    low nibble first), which shows as "98..." instead of "89...". Some issuers use hex
+    digits in the account part. What does not start with the telecom MII 89 once
+    un-swapped is refused. The Luhn check digit is *not* enforced: many real ICCIDs fail
+    it (see :func:`iccid_luhn_ok`).
+    """
+    value = raw.strip().strip('"').strip().upper()
+    if len(value) % 2 == 0 and value.startswith("98"):
+        value = "".join(value[i + 1] + value[i] for i in range(0, len(value), 2))
+    value = value.rstrip("F")  # padding; the last digit proper is a decimal check digit
+    if not re.fullmatch(r"[0-9A-F]{18,20}", value) or not value[:4].isdigit():
+        raise AtParseError(AtParseReason.BAD_FORMAT, f"ICCID {raw!r} is not 18-20 digits")
+    if not value.startswith(ICCID_MII):
+        raise AtParseError(
+            AtParseReason.BAD_FORMAT,
+            f"ICCID {raw!r} does not start with the telecom identifier {ICCID_MII}",
+        )
     return value
+
+
+def iccid_luhn_ok(iccid: str) -> bool | None:
+    """Whether an all-decimal ICCID's last digit is its Luhn check digit (ISO/IEC 7812-1);
+    None when it has hex digits. Informational only."""
+    if not iccid.isdigit():
+        return None
+    total = 0
+    for index, char in enumerate(reversed(iccid)):
+        digit = int(char) * (2 if index % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
 
 
 @dataclass(frozen=True)
@@ -181,16 +219,45 @@ class RegistrationStatus:
         return _STAT[self.stat]
 
 
+def is_registration_answer(fields: Sequence[Field]) -> bool:
+    """Whether a ``+CREG/+CGREG/+CEREG`` line answers the read command or is a URC.
+
+    27.007 7.2: the read answer is ``<n>,<stat>[,<lac>,<ci>[,<AcT>...]]``; the URC drops
+    ``<n>``: ``<stat>[,<lac>,<ci>[,<AcT>]]``. Decided by the line alone, so the same line
+    is always read the same way: an answer has at least two fields, an unquoted ``<n>`` of
+    0-5 and an unquoted decimal ``<stat>`` of 0-11 second. A second field of three or more
+    digits after a one-digit first is an unquoted ``<lac>`` (Altair's ``+CEREG: 2, 0001,
+    ...``), unless the first field is zero-padded too (Iridium's ``+CREG:002,001,...``).
+    """
+    if len(fields) < 2:
+        return False
+    first, second = fields[0], fields[1]
+    if first.quoted or second.quoted or not first.text.isdigit() or not second.text.isdigit():
+        return False
+    if len(first.text) > 3 or int(first.text) > 5 or int(second.text) > 11:
+        return False
+    return not (len(second.text) >= 3 and len(first.text) == 1)
+
+
 def parse_registration(lines: Sequence[str], prefix: str) -> RegistrationStatus:
-    """Read the answer to ``AT+CREG?`` (prefix ``+CREG:``), ``AT+CGREG?`` or ``AT+CEREG?``."""
-    fields = split_fields(_answer_line(lines, prefix))
+    """Read the answer to ``AT+CREG?`` (prefix ``+CREG:``), ``AT+CGREG?`` or ``AT+CEREG?``.
+
+    Only ``<n>`` and ``<stat>`` must be well formed; vendors differ in what follows (extra
+    spaces, Samsung's trailing letters, Novatel's ``<tac>,<rac>,<ci>``), so location
+    fields are kept as text and an unreadable ``<AcT>`` is None, never an error.
+    """
+    answers = [line for line in lines if line.upper().startswith(prefix)]
+    if not answers:
+        raise AtParseError(AtParseReason.MISSING, f"no {prefix} line in {list(lines)!r}")
+    fields = split_fields(answers[-1][len(prefix) :])
     if len(fields) < 2:
         raise AtParseError(AtParseReason.FIELD_COUNT, f"{prefix} has {len(fields)} fields")
     n = _int(fields[0], "n", 0, 5)
     stat = _int(fields[1], "stat", 0, 11)
     area = fields[2].text if len(fields) > 2 else None
     cell = fields[3].text if len(fields) > 3 else None
-    act = _int(fields[4], "AcT", 0, 15) if len(fields) > 4 and fields[4].text else None
+    act_text = fields[4].text if len(fields) > 4 else ""
+    act = int(act_text) if act_text.isdigit() and int(act_text) <= 15 else None
     return RegistrationStatus(n, stat, area, cell, act)
 
 
