@@ -251,6 +251,12 @@ def _nonempty_path(v: str) -> str | None:
     return "a serial device path or pyserial URL, e.g. /dev/ttyUSB2"
 
 
+def _modem_id(v: str | None) -> str | None:
+    if v is None or (0 < len(v) <= 64 and v.isascii() and v.isprintable() and v.strip() == v):
+        return None
+    return "a modem's EquipmentIdentifier as ModemManager shows it (1-64 printable characters)"
+
+
 def _hci(v: str) -> str | None:
     return None if _HCI.fullmatch(v) else "a BlueZ adapter name such as hci0"
 
@@ -272,6 +278,8 @@ RULES: dict[str, Rule] = {
     "endorse.max_body_bytes": _between(1024, 1024 * 1024),
     "cellular.interface": _ifname,
     "cellular.source_address": _address,
+    "modem.backend": lambda v: None,  # its Literal type already limited it to the choices
+    "modem.modem_id": _modem_id,
     "modem.port": _nonempty_path,
     "modem.baudrate": _between(300, 4_000_000),
     "modem.command_timeout_seconds": _between(0, 300, lo_open=True),
@@ -308,6 +316,11 @@ def _check_values(config: GatewayConfig, source: str) -> None:
                 ConfigReason.BAD_VALUE, source, dotted, f"expected {expected}, got {value!r}"
             )
     cellular, refresh = config.cellular, config.refresh
+    if config.modem.modem_id is not None and config.modem.backend != "modemmanager":
+        raise ConfigError(
+            ConfigReason.CONFLICT, source, "modem.modem_id",
+            'expected only with backend = "modemmanager" (it names a ModemManager modem)',
+        )  # fmt: skip
     if cellular.interface is not None and cellular.source_address is not None:
         raise ConfigError(
             ConfigReason.CONFLICT, source, "cellular",

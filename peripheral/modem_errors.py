@@ -21,6 +21,9 @@ class ModemErrorReason(enum.Enum):
     PORT_LOCKED = "port_locked"  # another process holds it (UUCP lock, flock, TIOCEXCL)
     PORT_LOST = "port_lost"  # the device vanished while open (USB unplug, modem reset)
     STUCK = "stuck"  # the modem stopped reading commands (a write did not finish in time)
+    MANAGER_UNAVAILABLE = "manager_unavailable"  # ModemManager is not on the system bus
+    NO_MODEM = "no_modem"  # ModemManager knows no such modem (or several, none chosen)
+    SIM_MISSING = "sim_missing"  # the modem reports no SIM card
     TIMEOUT = "timeout"  # no final result code within the command timeout
     PPP_BUSY = "ppp_busy"  # the port speaks PPP (HDLC frames), not AT: pppd owns it
     GARBAGE = "garbage"  # unreadable bytes instead of an AT response

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from endorse_ble.peripheral.endorse_client import EndorseClient
     from endorse_ble.peripheral.gatt_server import TokenGattServer
     from endorse_ble.peripheral.gatt_view import ChallengeHandler
+    from endorse_ble.peripheral.mm_modem import MmModem
     from endorse_ble.peripheral.sd_notify import SdNotifier
 
 log = logging.getLogger("endorse_ble.peripheral")
@@ -74,7 +75,11 @@ class RealParts:
 
         return EndorseClient(config.endorse, config.cellular)
 
-    def modem(self, config: GatewayConfig) -> AtModem:
+    def modem(self, config: GatewayConfig) -> AtModem | MmModem:
+        if config.modem.backend == "modemmanager":
+            from endorse_ble.peripheral.mm_modem import MmModem
+
+            return MmModem(config.modem)
         from endorse_ble.peripheral.at_modem import AtModem
 
         return AtModem(config.modem)

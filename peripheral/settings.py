@@ -12,6 +12,7 @@ from typing import Literal
 from endorse_ble.tokenlink.endorse import ENDORSE_URL
 
 RefreshMode = Literal["prefetch", "on-demand"]
+ModemBackend = Literal["at", "modemmanager"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,12 @@ class CellularSettings:
 
 @dataclass(frozen=True)
 class ModemSettings:
-    """The modem's AT command port."""
+    """How the modem is read: its AT command port, or through ModemManager over D-Bus."""
 
+    # "at": AT commands on ``port``; "modemmanager": ModemManager's D-Bus API (no port).
+    backend: ModemBackend = "at"
+    # With several modems under ModemManager: the EquipmentIdentifier (IMEI) of the one.
+    modem_id: str | None = None
     port: str = "/dev/ttyUSB2"
     baudrate: int = 115200
     command_timeout_seconds: float = 5.0

@@ -111,8 +111,11 @@ _OBJECT_MANAGER_XML = (
 class ObjectServer:
     """Serves a tree of objects on one connection; attach with :meth:`attach`."""
 
-    def __init__(self, bus: MessageBus) -> None:
+    def __init__(self, bus: MessageBus, manager_path: str = "/") -> None:
+        """``manager_path``: where the ObjectManager lives (BlueZ: "/"; ModemManager:
+        "/org/freedesktop/ModemManager1")."""
         self.bus = bus
+        self.manager_path = manager_path
         self.objects: dict[str, dict[str, Interface]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -129,14 +132,18 @@ class ObjectServer:
         body: dict[str, dict[str, Variant]] = {n: dict(i.props) for n, i in interfaces.items()}
         if is_new:
             body = {name: {} for name in _STANDARD} | body
-        self._signal("/", OBJECT_MANAGER, "InterfacesAdded", "oa{sa{sv}}", [path, body])
+        self._signal(
+            self.manager_path, OBJECT_MANAGER, "InterfacesAdded", "oa{sa{sv}}", [path, body]
+        )
 
     def remove(self, path: str) -> None:
         """Remove ``path`` with all its interfaces and emit InterfacesRemoved."""
         interfaces = self.objects.pop(path, None)
         if interfaces is not None:
             names = [*_STANDARD, *interfaces]
-            self._signal("/", OBJECT_MANAGER, "InterfacesRemoved", "oas", [path, names])
+            self._signal(
+                self.manager_path, OBJECT_MANAGER, "InterfacesRemoved", "oas", [path, names]
+            )
 
     def remove_tree(self, prefix: str) -> None:
         """Remove every object under ``prefix`` (deepest first), then ``prefix`` itself."""
@@ -223,7 +230,11 @@ class ObjectServer:
             return "s", [self._introspect(path)]
         if msg.interface == PEER and msg.member == "Ping":
             return "", []
-        if msg.interface == OBJECT_MANAGER and msg.member == "GetManagedObjects" and path == "/":
+        if (
+            msg.interface == OBJECT_MANAGER
+            and msg.member == "GetManagedObjects"
+            and path == self.manager_path
+        ):
             return "a{oa{sa{sv}}}", [self._managed_objects()]
         interfaces = self.objects.get(path)
         if interfaces is None:
@@ -289,7 +300,7 @@ class ObjectServer:
         parts.append(' "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">')
         parts.append(f"<node name={quoteattr(path)}>")
         parts.append(_STANDARD_XML)
-        if path == "/":
+        if path == self.manager_path:
             parts.append(_OBJECT_MANAGER_XML)
         for name, iface in self.objects.get(path, {}).items():
             parts.append(f"<interface name={quoteattr(name)}>")

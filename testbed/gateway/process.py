@@ -40,6 +40,8 @@ class GatewaySetup:
     modem_poll_interval: float = 60.0
     # Fresh-token requests (challenges) allowed at once: the product's budget unless raised.
     challenge_burst: int = RefreshSettings.challenge_burst
+    # "at" reads the modem emulator's pty; "modemmanager" a fake ModemManager on the bus.
+    modem_backend: str = "at"
 
     def config_toml(self) -> str:
         """A gateway config for the testbed (the cellular link is loopback here)."""
@@ -53,6 +55,7 @@ class GatewaySetup:
             "# The testbed's Endorse simulator listens on loopback.\n"
             'source_address = "127.0.0.1"\n'
             "[modem]\n"
+            f'backend = "{self.modem_backend}"\n'
             f'port = "{self.modem_port}"\n'
             "command_timeout_seconds = 1.0\n"
             f"poll_interval_seconds = {self.modem_poll_interval}\n"

@@ -1,0 +1,1 @@
+"""A fake ModemManager on a private D-Bus bus, for the gateway's modemmanager backend."""
