@@ -29,6 +29,7 @@ from endorse_ble.testbed.bluez.harness import (
 )
 from endorse_ble.testbed.endorse_keys import SimIdentity
 from endorse_ble.testbed.gateway.process import GatewaySetup, running_gateway
+from endorse_ble.testbed.modemmanager.fake import FakeModemManager
 from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK
 
 STEP_TIMEOUT = 30.0
@@ -44,6 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep every process's log (printed path)"
+    )
+    parser.add_argument(
+        "--modem-backend",
+        choices=("at", "modemmanager"),
+        default="at",
+        help="read the modem over AT (a modem emulator on a pty, the default) or through "
+        "ModemManager (a fake ModemManager on the gateway's system bus)",
     )
 
 
@@ -119,7 +127,7 @@ def mask(secret: str) -> str:
     return f"{secret[:4]}...({len(secret)} chars)"
 
 
-async def run_until_signalled(mtu: int, logs: Path) -> int:
+async def run_until_signalled(mtu: int, logs: Path, modem_backend: str = "at") -> int:
     """Run the demo; SIGINT or SIGTERM cancels it, its clean-up runs, and 128 + signal is
     returned.
 
@@ -139,7 +147,7 @@ async def run_until_signalled(mtu: int, logs: Path) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        return await run_demo(mtu, logs)
+        return await run_demo(mtu, logs, modem_backend)
     except asyncio.CancelledError:
         if not received:
             raise
@@ -149,7 +157,7 @@ async def run_until_signalled(mtu: int, logs: Path) -> int:
             loop.remove_signal_handler(signum)
 
 
-async def run_demo(mtu: int, logs: Path) -> int:
+async def run_demo(mtu: int, logs: Path, modem_backend: str = "at") -> int:
     demo = Demo(logs)
     plain = subprocess_env("")
     async with contextlib.AsyncExitStack() as stack:
@@ -159,10 +167,15 @@ async def run_demo(mtu: int, logs: Path) -> int:
             endorse = await stack.enter_async_context(
                 demo.service("endorse", plain, "testbed", "endorse")
             )
-        async with demo.part("3G modem emulator on a pseudo-terminal"):
-            modem = await stack.enter_async_context(
-                demo.service("modem", plain, "testbed", "modem")
-            )
+        if modem_backend == "modemmanager":
+            async with demo.part("ModemManager stand-in on the gateway's system bus"):
+                await stack.enter_async_context(FakeModemManager(fake.peripheral_bus))
+                modem = {"MODEM_PORT": "/dev/null"}  # unused: ModemManager owns the modem
+        else:
+            async with demo.part("3G modem emulator on a pseudo-terminal"):
+                modem = await stack.enter_async_context(
+                    demo.service("modem", plain, "testbed", "modem")
+                )
         async with demo.part("local AWS (moto) and the exchange"):
             aws = await stack.enter_async_context(demo.service("aws", plain, "testbed", "aws"))
             config = logs / "exchange.toml"
@@ -178,7 +191,11 @@ async def run_demo(mtu: int, logs: Path) -> int:
                 )
             )
         async with demo.part("gateway daemon: first token, GATT service advertised"):
-            setup = GatewaySetup(endorse_url=endorse["ENDORSE_URL"], modem_port=modem["MODEM_PORT"])
+            setup = GatewaySetup(
+                endorse_url=endorse["ENDORSE_URL"],
+                modem_port=modem["MODEM_PORT"],
+                modem_backend=modem_backend,
+            )
             gateway = await stack.enter_async_context(
                 running_gateway(setup, fake.peripheral_bus, logs / "gateway")
             )
@@ -237,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="endorse-demo-"))
     code = EXIT_FAILURE
     try:
-        code = asyncio.run(run_until_signalled(args.mtu, logs))
+        code = asyncio.run(run_until_signalled(args.mtu, logs, args.modem_backend))
     except KeyboardInterrupt:  # a Ctrl-C before the loop's own handlers were in place
         code = 128 + signal.SIGINT
     except (RuntimeError, TimeoutError, OSError) as exc:

@@ -64,9 +64,11 @@ def start_demo(*args: str, ignore_sigint: bool = False) -> subprocess.Popen[str]
 
 
 @pytest.mark.usefixtures("adopt_orphans")
-def test_demo_prints_credentials_and_cleans_up() -> None:
-    """The demo exits 0 with the IMSI, masked secrets and timings, leaving no process."""
-    demo = start_demo("--mtu", "23")
+@pytest.mark.parametrize("backend", ["at", "modemmanager"])
+def test_demo_prints_credentials_and_cleans_up(backend: str) -> None:
+    """The demo exits 0 with the IMSI, masked secrets and timings, leaving no process,
+    with the modem read over AT or through ModemManager."""
+    demo = start_demo("--mtu", "23", "--modem-backend", backend)
     out, err = demo.communicate(timeout=120)
     assert demo.returncode == 0, err
     assert "SIM (IMSI):        440103123456789" in out
@@ -74,6 +76,7 @@ def test_demo_prints_credentials_and_cleans_up() -> None:
     assert "SecretAccessKey:   " in out and "(40 chars)" in out
     assert "laptop timings:    scan" in out and "exchange" in out
     assert "[7/7] everything stopped ... ok" in err
+    assert "modem home" in out
     assert children() == []
 
 
