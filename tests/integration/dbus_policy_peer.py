@@ -37,10 +37,14 @@ def _answer(message: Message) -> Message | None:
     return None
 
 
-async def _call(bus: MessageBus, name: str) -> str:
+async def _call(bus: MessageBus, line: str) -> str:
+    """``interface.member`` to BlueZ, or ``destination path interface.member``."""
+    destination, path, name = "org.bluez", "/org/bluez/hci0", line
+    if " " in line:
+        destination, path, name = line.split()
     interface, _, member = name.rpartition(".")
     reply = await bus.call(
-        Message(destination="org.bluez", path="/org/bluez/hci0", interface=interface, member=member)
+        Message(destination=destination, path=path, interface=interface, member=member)
     )
     assert reply is not None
     return "ok" if reply.message_type is MessageType.METHOD_RETURN else str(reply.error_name)

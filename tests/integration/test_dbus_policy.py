@@ -60,6 +60,13 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Config
   <policy context="default">
     <allow send_destination="org.bluez"/>
   </policy>
+  <!-- what ModemManager's org.freedesktop.ModemManager1.conf grants -->
+  <policy user="root">
+    <allow own="org.freedesktop.ModemManager1"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.freedesktop.ModemManager1"/>
+  </policy>
   {include}
 </busconfig>
 """
@@ -79,6 +86,15 @@ OTHER_BLUEZ_CALLS = [
     "org.bluez.AgentManager1.RegisterAgent",
 ]
 DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+MM = "org.freedesktop.ModemManager1"
+MM_PATH = "/org/freedesktop/ModemManager1"
+# What the modemmanager backend calls, and what it must not be able to.
+MM_READ = f"{MM} {MM_PATH} org.freedesktop.DBus.ObjectManager.GetManagedObjects"
+MM_OTHER = [
+    f"{MM} {MM_PATH}/Modem/0 {MM}.Modem.Enable",
+    f"{MM} {MM_PATH}/Modem/0 {MM}.Modem.Messaging.Create",
+    f"{MM} {MM_PATH} {MM}.ScanDevices",
+]
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("dbus-daemon") is None, reason="needs dbus-daemon"),
@@ -99,6 +115,10 @@ def test_policy_is_well_formed_with_the_expected_rules() -> None:
     }
     assert allowed == {call.rpartition(".")[0] for call in BLESS_CALLS}
     assert rules[0] == ("deny", {"send_destination": "org.bluez", "send_type": "method_call"})
+    towards_mm = [
+        (tag, a.get("send_interface")) for tag, a in rules if a.get("send_destination") == MM
+    ]
+    assert towards_mm == [("deny", None), ("allow", "org.freedesktop.DBus.ObjectManager")]
     assert ("deny", {"receive_type": "method_call"}) in rules
     assert rules[-1] == ("allow", {"receive_type": "method_call", "receive_sender": "org.bluez"})
     # No rule may open ownership of names or sending to arbitrary destinations.
@@ -217,6 +237,24 @@ async def bluez(bus: tuple[str, bool]) -> AsyncIterator[MessageBus]:
 
 
 @pytest.fixture
+async def modemmanager(bus: tuple[str, bool]) -> AsyncIterator[MessageBus]:
+    """A root connection that owns ModemManager's name and answers every call."""
+    address, _ = bus
+    conn = await MessageBus(bus_address=address).connect()
+
+    def answer(message: Message) -> Message | None:
+        if message.message_type is MessageType.METHOD_CALL:
+            return Message.new_method_return(message)
+        return None
+
+    conn.add_message_handler(answer)
+    await conn.request_name(MM)
+    yield conn
+    conn.disconnect()
+    await conn.wait_for_disconnect()
+
+
+@pytest.fixture
 def peer(bus: tuple[str, bool]) -> Iterator[Peer]:
     """The daemon stand-in, running as an unprivileged user."""
     the_peer = Peer(bus[0])
@@ -312,3 +350,19 @@ def test_policy_loads_unchanged(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=10)
     assert address.startswith("unix:path=")
     assert "parse" not in stderr.lower()
+
+
+async def test_daemon_may_read_modemmanager(
+    bus: tuple[str, bool], modemmanager: MessageBus, peer: Peer
+) -> None:
+    """GetManagedObjects, all the modemmanager backend calls, goes through."""
+    assert await peer.command(MM_READ, "CALL") == "ok"
+
+
+@pytest.mark.parametrize("call", MM_OTHER)
+async def test_daemon_may_not_drive_the_modem_through_modemmanager(
+    bus: tuple[str, bool], modemmanager: MessageBus, peer: Peer, call: str
+) -> None:
+    """Enabling the modem, sending SMS or rescanning are refused under the policy."""
+    _, with_policy = bus
+    assert await peer.command(call, "CALL") == (DENIED if with_policy else "ok")
