@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.peripheral.ports import Clock
 from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 from endorse_ble.tokenlink.token import Token, parse_token
@@ -28,6 +29,8 @@ class InProcessEndorse:
     fetch sets ``entered`` and blocks until the gate opens (a slow network).
     ``issued_at_skew`` shifts ``iat``/``exp`` against the clock's wall time (Endorse's
     clock versus the gateway's). ``nonce_override`` makes it sign a different nonce.
+    While ``refusing``, every fetch fails as a refused connection (a failure that costs
+    no cellular bytes); ``successes`` records the clock's monotonic time of each token.
     """
 
     signer: EndorseSigner
@@ -38,6 +41,8 @@ class InProcessEndorse:
     fail_next: int = 0
     issued_at_skew: float = 0.0
     nonce_override: str | None = None
+    refusing: bool = False
+    successes: list[float] = field(default_factory=list)
     calls: list[str | None] = field(default_factory=list)
     call_times: list[float] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
@@ -53,6 +58,10 @@ class InProcessEndorse:
         with self._lock:
             self.calls.append(nonce)
             self.call_times.append(self.clock.monotonic())
+            if self.refusing:
+                raise EndorseFetchError(
+                    EndorseFetchReason.CONNECTION_REFUSED, "connection refused (simulated)"
+                )
             if self.failing or self.fail_next > 0:
                 self.fail_next = max(0, self.fail_next - 1)
                 raise EndorseOutage("endorse unreachable (simulated)")
@@ -65,4 +74,5 @@ class InProcessEndorse:
                 request_parameters=params,
             )
             self.sizes.append(len(raw))
+            self.successes.append(self.clock.monotonic())
             return parse_token(raw)
