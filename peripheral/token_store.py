@@ -20,48 +20,40 @@ import logging
 import math
 import random
 from collections.abc import Callable
-from dataclasses import replace
 from types import TracebackType
 
 from endorse_ble.peripheral.guarded_fetch import GuardedFetch
-from endorse_ble.peripheral.log_limit import RateLimitedLog
 from endorse_ble.peripheral.ports import Clock, NetworkView, TokenSource
 from endorse_ble.peripheral.refresh_schedule import (
-    Backoff,
     ChallengeBudget,
     JitterKind,
-    is_servable,
     renew_delay,
-    retry_delay,
 )
 from endorse_ble.peripheral.settings import RefreshSettings
 from endorse_ble.peripheral.step_watch import Progress
+from endorse_ble.peripheral.store_failures import FailureRecord
+from endorse_ble.peripheral.store_refresher import RefresherLoop
 from endorse_ble.peripheral.store_state import (
     ChallengeSnapshot,
     ChallengeState,
     StoreError,
     StoreErrorReason,
     StoreSnapshot,
-    StoreState,
-    safe_reason,
     validate_nonce,
+)
+from endorse_ble.peripheral.store_support import (
+    Subscriber,
+    Subscribers,
+    consume_result,
+    describe,
+    report_refresher_end,
 )
 from endorse_ble.tokenlink.token import Token
 
 logger = logging.getLogger(__name__)
-_limited = RateLimitedLog(logger)
-
-Subscriber = Callable[[StoreSnapshot], None]
-
-# Expiry is watched by sleeping until the token stops being servable; never sleep less than
-# this, so float rounding near the boundary cannot spin the loop.
-_EXPIRY_POLL_FLOOR_SECONDS = 0.01
-# The wall clock can step (NTP, a modem-provided time) while the refresher sleeps on the
-# monotonic clock; it looks again this often so an ended token is noticed promptly.
-_WALL_CHECK_SECONDS = 60.0
 
 
-class TokenStore:
+class TokenStore(RefresherLoop):
     """Fetches, caches and renews Endorse tokens; publishes a :class:`StoreSnapshot`.
 
     Use as ``async with TokenStore(...) as store:`` (or ``await start()`` / ``await
@@ -88,15 +80,13 @@ class TokenStore:
         self._max_reading_age = max_reading_age
         self._guarded_fetch = self._guard(source, modem)
         # Jitter only spreads retries out; it protects nothing, so no CSPRNG is needed.
-        self._backoff = Backoff.from_settings(settings, rng or random.Random(), jitter)  # noqa: S311
+        self._failure = FailureRecord(settings, rng or random.Random(), jitter)  # noqa: S311
         self._challenge_budget = ChallengeBudget(
             settings.challenge_burst, settings.challenge_refill_seconds
         )
         self._token: Token | None = None
         self._generation = 0
         self._counter = 0  # one counter for ordinary and challenge tokens
-        self._last_error: str | None = None
-        self._error_reason: StoreErrorReason | None = None
         self._challenge = ChallengeSnapshot()
         self._next_fetch: float | None = None  # monotonic; None in prefetch means "now"
         self._fetch_count = 0
@@ -105,8 +95,7 @@ class TokenStore:
         self._challenge_task: asyncio.Task[Token] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._subscribers: list[Subscriber] = []
-        self._published: StoreSnapshot | None = None
+        self._subscribers = Subscribers()
         self._running = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -117,7 +106,7 @@ class TokenStore:
             return
         self._running = True
         self._loop_task = asyncio.create_task(self._run(), name="token-store-refresher")
-        self._loop_task.add_done_callback(_report_refresher_end)
+        self._loop_task.add_done_callback(report_refresher_end)
         self._publish()
 
     def _guard(self, source: TokenSource, network: NetworkView | None) -> GuardedFetch:
@@ -151,7 +140,7 @@ class TokenStore:
         if max_reading_age is not None:
             self._max_reading_age = max_reading_age
         self._guarded_fetch = self._guard(source, modem)
-        self._backoff = Backoff.from_settings(settings, self._backoff.rng, self._backoff.kind)
+        self._failure.reconfigure(settings)
         self._challenge_budget.burst = settings.challenge_burst
         self._challenge_budget.refill_seconds = settings.challenge_refill_seconds
         self._schedule_renewal()
@@ -227,7 +216,7 @@ class TokenStore:
             self._spend_challenge(nonce)
         self._challenge = ChallengeSnapshot(state=ChallengeState.FETCHING, nonce=nonce)
         task = asyncio.create_task(self._fetch_challenge(nonce), name="token-store-challenge")
-        task.add_done_callback(_consume_result)
+        task.add_done_callback(consume_result)
         self._challenge_task = task
         self._publish()
         return await self._await_shared(task)
@@ -259,19 +248,13 @@ class TokenStore:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(snapshot)`` on the loop after each change; returns unsubscribe."""
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     # -- fetching ----------------------------------------------------------------------
 
     def _start_fetch(self) -> asyncio.Task[Token]:
         task = asyncio.create_task(self._fetch_ordinary(), name="token-store-fetch")
-        task.add_done_callback(_consume_result)
+        task.add_done_callback(consume_result)
         self._fetch_task = task
         self._publish()
         return task
@@ -307,7 +290,7 @@ class TokenStore:
             self._challenge = ChallengeSnapshot(
                 state=ChallengeState.READY, nonce=nonce, token=token, generation=self._counter
             )
-            logger.info("challenge token received: %s", _describe(token))
+            logger.info("challenge token received: %s", describe(token))
             return token
         finally:
             self._challenge_task = None
@@ -325,9 +308,7 @@ class TokenStore:
         self._generation = self._counter
         self._token = token
         self._received = (received_wall, received_mono)
-        self._last_error = None
-        self._error_reason = None
-        self._backoff.reset()
+        self._failure.clear()
         self._schedule_renewal()
 
     def _schedule_renewal(self) -> None:
@@ -343,35 +324,19 @@ class TokenStore:
                 settings=self._settings,
             )
             self._next_fetch = received_mono + delay
-            logger.info("token received: %s; renewing in %.0f s", _describe(token), delay)
+            logger.info("token received: %s; renewing in %.0f s", describe(token), delay)
         else:
             self._next_fetch = None
-            logger.info("token received: %s", _describe(token))
+            logger.info("token received: %s", describe(token))
 
     def _record_failure(self, exc: StoreError) -> None:
-        delay = retry_delay(
-            self._backoff.next_delay(),
-            retry_after=exc.retry_after,
-            costs_no_bytes=exc.costs_no_bytes,
-            serving=self.current() is not None,
-            cap=self._settings.backoff_max_seconds,
-        )
+        delay = self._failure.record(exc, serving=self.current() is not None)
         self._next_fetch = self._clock.monotonic() + delay
-        self._last_error = exc.detail
-        self._error_reason = exc.reason
-        _limited.log(
-            logging.WARNING,
-            f"fetch-{exc.reason.value}",
-            "token fetch failed (%s): %s; next attempt in %.1f s",
-            exc.reason.value,
-            exc.detail,
-            delay,
-        )
 
     def network_changed(self) -> None:
         """The modem registered again or the cellular interface came back: a retry that is
         waiting out a backoff is due now."""
-        if self._error_reason is None or self._next_fetch is None:
+        if self._failure.reason is None or self._next_fetch is None:
             return
         if self._next_fetch > self._clock.monotonic():
             logger.info("network is back: retrying now instead of after the backoff")
@@ -379,14 +344,10 @@ class TokenStore:
             self._wake.set()
 
     def _check_backoff(self) -> None:
-        if self._error_reason is None or self._next_fetch is None:
-            return
-        wait = self._next_fetch - self._clock.monotonic()
-        if wait > 0:
-            raise StoreError(
-                StoreErrorReason.BACKING_OFF,
-                f"next attempt in {wait:.0f} s; last error: {self._last_error}",
-            )
+        if self._next_fetch is not None:
+            error = self._failure.backing_off(self._next_fetch - self._clock.monotonic())
+            if error is not None:
+                raise error
 
     async def _await_shared(self, task: asyncio.Task[Token]) -> Token:
         # shield: a central that gives up must not cancel the fetch the others wait for.
@@ -401,113 +362,3 @@ class TokenStore:
     def _require_running(self) -> None:
         if not self._running:
             raise StoreError(StoreErrorReason.NOT_RUNNING, "the token store is not running")
-
-    # -- the refresher loop ------------------------------------------------------------
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            self._publish()  # picks up expiries that happened while asleep
-            if self._settings.mode == "prefetch" and self._fetch_task is None and self._fetch_due():
-                self._start_fetch()
-            await self._sleep_or_wake(self._next_wake_delay())
-
-    def _fetch_due(self) -> bool:
-        due = self._next_fetch
-        if due is None or self._clock.monotonic() >= due:
-            return True
-        # A forward wall-clock step can end a token before its renewal is due; unless a
-        # failure is being backed off from, prefetch means holding a servable token now.
-        return self._error_reason is None and self.current() is None
-
-    def _next_wake_delay(self) -> float | None:
-        delays: list[float] = []
-        if self._settings.mode == "prefetch" and self._fetch_task is None:
-            due = self._next_fetch
-            delays.append(0.0 if due is None else due - self._clock.monotonic())
-        now_wall = self._clock.wall()
-        leeway = self._settings.expiry_leeway_seconds
-        for token in (self.current(), self._challenge.token):
-            if token is not None and self._servable(token):
-                until = token.expires_at - leeway - now_wall
-                # Re-read the wall clock now and then: a step forward may end it sooner.
-                delays.append(min(max(until, _EXPIRY_POLL_FLOOR_SECONDS), _WALL_CHECK_SECONDS))
-        return max(0.0, min(delays)) if delays else None
-
-    async def _sleep_or_wake(self, delay: float | None) -> None:
-        waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
-        if delay is not None:
-            waiters.append(asyncio.create_task(self._clock.sleep(delay)))
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-
-    # -- snapshots ---------------------------------------------------------------------
-
-    def _servable(self, token: Token) -> bool:
-        return is_servable(
-            token.expires_at, self._clock.wall(), self._settings.expiry_leeway_seconds
-        )
-
-    def _derive(self) -> StoreSnapshot:
-        token = self.current()
-        fetching = self._fetch_task is not None
-        last_error = self._last_error
-        if token is not None:
-            state = StoreState.READY
-        elif fetching:
-            state = StoreState.FETCHING
-        elif self._error_reason is not None:
-            state = StoreState.FAILED
-        else:
-            state = StoreState.EMPTY
-            if self._token is not None:
-                last_error = f"token {self._token.fingerprint} expired"
-        challenge = self._challenge
-        if challenge.token is not None and not self._servable(challenge.token):
-            challenge = replace(challenge, state=ChallengeState.IDLE, token=None)
-        return StoreSnapshot(
-            mode=self._settings.mode,
-            state=state,
-            token=token,
-            generation=self._generation,
-            refreshing=fetching,
-            last_error=last_error,
-            error_reason=self._error_reason,
-            challenge=challenge,
-            next_refresh_due=self._next_fetch,
-            fetch_count=self._fetch_count,
-        )
-
-    def _publish(self) -> None:
-        snapshot = self._derive()
-        if snapshot == self._published:
-            return
-        self._published = snapshot
-        for callback in list(self._subscribers):
-            try:
-                callback(snapshot)
-            except Exception:
-                # A broken listener (say, a GATT notify on a vanished link) must not stop
-                # the store; it is logged with its traceback and the others still run.
-                logger.exception("token store subscriber %r failed", callback)
-
-
-def _describe(token: Token) -> str:
-    return f"len={token.size} sha256={token.fingerprint} exp={token.expires_at}"
-
-
-def _report_refresher_end(task: asyncio.Task[None]) -> None:
-    # The refresher only ever ends by cancellation; anything else is a bug to shout about.
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.error("token store refresher died: %s", safe_reason(exc), exc_info=exc)
-
-
-def _consume_result(task: asyncio.Task[Token]) -> None:
-    # Fetch failures are logged and recorded where they happen; a fetch that nobody awaited
-    # (the refresher's own) must not also warn "exception was never retrieved".
-    if not task.cancelled():
-        task.exception()
