@@ -16,14 +16,8 @@ from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import RequestNameReply
 
+from endorse_ble.peripheral.mm_reading import MM_NAME, MM_PATH, MODEM, MODEM_3GPP, SIGNAL, SIM
 from endorse_ble.testbed.bluez.objects import Interface, ObjectServer
-
-MM_NAME = "org.freedesktop.ModemManager1"
-MM_PATH = "/org/freedesktop/ModemManager1"
-MODEM = f"{MM_NAME}.Modem"
-MODEM_3GPP = f"{MM_NAME}.Modem.Modem3gpp"
-SIGNAL = f"{MM_NAME}.Modem.Signal"
-SIM = f"{MM_NAME}.Sim"
 
 # MMModemState, MMModem3gppRegistrationState, MMModemStateFailedReason (ModemManager-enums.h)
 STATE_FAILED, STATE_SEARCHING, STATE_REGISTERED = -1, 7, 8

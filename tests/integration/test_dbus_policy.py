@@ -10,6 +10,7 @@ our policy file is loaded with its user name changed to ``nobody``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -218,10 +219,9 @@ class Peer:
         assert returncode == 0
 
 
-@pytest.fixture
-async def bluez(bus: tuple[str, bool]) -> AsyncIterator[MessageBus]:
-    """A root connection that owns org.bluez and answers every call with an empty reply."""
-    address, _ = bus
+@contextlib.asynccontextmanager
+async def owning(address: str, name: str) -> AsyncIterator[MessageBus]:
+    """A root connection that owns ``name`` and answers every call with an empty reply."""
     conn = await MessageBus(bus_address=address).connect()
 
     def answer(message: Message) -> Message | None:
@@ -230,28 +230,24 @@ async def bluez(bus: tuple[str, bool]) -> AsyncIterator[MessageBus]:
         return None
 
     conn.add_message_handler(answer)
-    await conn.request_name("org.bluez")
+    await conn.request_name(name)
     yield conn
     conn.disconnect()
     await conn.wait_for_disconnect()
+
+
+@pytest.fixture
+async def bluez(bus: tuple[str, bool]) -> AsyncIterator[MessageBus]:
+    """BlueZ's stand-in: owns org.bluez."""
+    async with owning(bus[0], "org.bluez") as conn:
+        yield conn
 
 
 @pytest.fixture
 async def modemmanager(bus: tuple[str, bool]) -> AsyncIterator[MessageBus]:
-    """A root connection that owns ModemManager's name and answers every call."""
-    address, _ = bus
-    conn = await MessageBus(bus_address=address).connect()
-
-    def answer(message: Message) -> Message | None:
-        if message.message_type is MessageType.METHOD_CALL:
-            return Message.new_method_return(message)
-        return None
-
-    conn.add_message_handler(answer)
-    await conn.request_name(MM)
-    yield conn
-    conn.disconnect()
-    await conn.wait_for_disconnect()
+    """ModemManager's stand-in: owns org.freedesktop.ModemManager1."""
+    async with owning(bus[0], MM) as conn:
+        yield conn
 
 
 @pytest.fixture
