@@ -18,11 +18,12 @@ class SettableModem:
 
     registration: Registration = Registration.HOME
     broken: bool = False
+    imsi: str = "440103123456789"
     health_calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def identity(self) -> ModemIdentity:
-        return ModemIdentity(imei="356938035643809", imsi="440103123456789", iccid=None)
+        return ModemIdentity(imei="356938035643809", imsi=self.imsi, iccid=None)
 
     def health(self) -> ModemHealth:
         with self._lock:

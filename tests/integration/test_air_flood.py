@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from endorse_ble.testbed.bluez.harness import FakeBluezHandle
@@ -41,3 +43,23 @@ async def test_2000_malformed_challenge_writes_log_at_most_20_lines(
     assert "has spaces" not in text
     assert endorse_sim.token_requests == 1
     assert gateway.proc.returncode is None
+
+
+@pytest.mark.parametrize("gateway", [{"log_level": "DEBUG"}], indirect=True)
+async def test_no_nonce_in_the_log_at_debug(
+    fake_bluez: FakeBluezHandle, endorse_sim: EndorseSimulator, gateway: GatewayProcess
+) -> None:
+    """A challenge's nonce reaches Endorse but no log line, even urllib3's at DEBUG."""
+    nonce = "n0nceN0tInTheL0g-" + "Q" * 20
+    code, _ = await fake_bluez.run_central(
+        "--service",
+        profile.SERVICE_UUID,
+        "--op",
+        f"write:{profile.CHALLENGE_UUID}:{nonce.encode().hex()}",
+    )
+    assert code == 0
+    assert await asyncio.to_thread(endorse_sim.wait_for_token_requests, 2)
+    assert endorse_sim.last_request_parameters == {"nonce": nonce}
+    log = gateway.log_text()
+    assert "DEBUG" in log
+    assert nonce not in log

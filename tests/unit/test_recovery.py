@@ -11,11 +11,13 @@ import pytest
 
 from endorse_ble.peripheral.errors import EndorseFetchError, EndorseFetchReason
 from endorse_ble.peripheral.settings import RefreshSettings
+from endorse_ble.peripheral.store_state import StoreErrorReason
 from endorse_ble.peripheral.token_store import TokenStore
 from endorse_ble.testbed.clock import VirtualClock
 from endorse_ble.testbed.endorse_keys import EndorseSigner
 from endorse_ble.testbed.inprocess_endorse import InProcessEndorse
 from endorse_ble.testbed.outage import START, recovery_seconds
+from endorse_ble.testbed.settable_modem import SettableModem
 from endorse_ble.tokenlink.token import Token
 
 GATEWAYS = 8
@@ -82,3 +84,20 @@ async def test_retry_after_is_honoured(signer: EndorseSigner) -> None:
         assert store.current() is not None
     first, second, third = endorse.call_times[:3]
     assert second - first >= 60 and third - second >= 60
+
+
+async def test_a_token_for_another_sim_is_refused(signer: EndorseSigner) -> None:
+    """The modem reports another SIM than the token names: refused, with the reason."""
+    clock = VirtualClock(start=START)
+    clock.attach()
+    endorse = InProcessEndorse(signer, clock)
+    moved = SettableModem(imsi="440109999999999")
+    store = TokenStore(endorse, RefreshSettings(), clock, modem=moved, rng=random.Random(1))
+    async with store:
+        await clock.settle()
+        snapshot = store.snapshot()
+        assert store.current() is None
+        assert snapshot.error_reason is StoreErrorReason.IDENTITY_MISMATCH
+        assert snapshot.last_error is not None
+        assert "...9999" in snapshot.last_error and "...6789" in snapshot.last_error
+        assert "440109999999999" not in snapshot.last_error

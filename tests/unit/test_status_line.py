@@ -8,9 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from endorse_ble.peripheral.ports import Registration
+from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
 from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS
-from endorse_ble.peripheral.status_line import format_duration, format_status_line
+from endorse_ble.peripheral.status_line import (
+    describe_modem,
+    format_duration,
+    format_status_line,
+    modem_fault,
+)
 
 
 @pytest.mark.parametrize(
@@ -148,3 +153,37 @@ def test_always_one_bounded_line(
     assert len(line) <= STATUS_MAX_CHARS
     assert line.startswith("token ")
     assert "; modem " in line
+
+
+@pytest.mark.parametrize(
+    ("health", "expected"),
+    [
+        (ModemHealth(Registration.UNKNOWN, None, None), "unknown"),
+        (ModemHealth(Registration.HOME, -71, "SORACOM"), "home, -71 dBm, SORACOM"),
+        (
+            ModemHealth(Registration.UNKNOWN, None, None, "modem stuck: x", "stuck"),
+            "unknown (modem stuck: x)",
+        ),
+    ],
+)
+def test_modem_log_line_never_says_none(health: ModemHealth, expected: str) -> None:
+    """Unknown values are left out of the modem's log line, never printed as None."""
+    assert describe_modem(health) == expected
+
+
+def test_status_carries_the_modem_fault_and_a_stuck_step() -> None:
+    """A modem fault replaces the identity; a stuck step leads the line."""
+    health = ModemHealth(Registration.UNKNOWN, None, None, "modem port_locked: EBUSY", "x")
+    line = format_status_line(
+        token_state="ready",
+        expires_in=60.0,
+        registration=health.registration,
+        signal_dbm=None,
+        last_error=None,
+        modem_fault=modem_fault(health),
+        identity=ModemIdentity("356938035643809", None, "8981100000123456789"),
+        stuck="modem poll stuck (3 s past its deadline)",
+    )
+    assert line.startswith("STUCK: modem poll stuck")
+    assert "modem unknown (modem port_locked: EBUSY)" in line
+    assert "IMEI" not in line and "None" not in line
