@@ -2,8 +2,9 @@
 
 Lines marked MM come from ModemManager's test suite (src/tests/test-modem-helpers.c, the
 +CREG/+CGREG/+CEREG and ICCID cases, each captured from the modem named beside it); the
-expected state is the one ModemManager's test asserts. Lines marked 27.007 are the
-standard's own layouts.
+expected state is the one ModemManager's test asserts. Lines marked Nordic come from the
+nRF Connect SDK's AT parser tests (tests/lib/at_cmd_parser), an nRF9160's notification.
+Lines marked 27.007 are the standard's own layouts.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ REGISTRATION_LINES = [
     ("+CEREG: 2, 0001, 00000100, 7", URC, None),  # MM: Altair LTE
     ("+CEREG: 2,1, 1F00, 20 ,79D903 ,7", ANSWER, 1),  # MM: Novatel LTE E362 (tac,rac,ci)
     ("+CEREG: 1, 1F00, 20 ,79D903 ,7", URC, None),  # MM: Novatel LTE E362
+    ('+CEREG: 2,"76C1","0102DA04", 7', URC, None),  # Nordic: nRF9160 notification
 ]
 
 
