@@ -7,7 +7,7 @@ the lines the daemon logged meanwhile. Target: at most 10 lines per 1000 refused
 logged for one successful token read, so the ratio shows the flood costs about as much
 journal as normal use. Prints lines/target (must be <= 1.0; exit status 1 otherwise).
 
-    python -m bench.refused_writes_log [--quick]
+    python -m bench.refused_writes_log     (BENCH_QUICK=1: 200 writes, not gated)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import iterations, verdict
 from endorse_ble.testbed.bluez.harness import running_fake_bluez
 from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.gateway.process import GatewaySetup, running_gateway
@@ -51,7 +52,7 @@ async def measure(writes: int, logs: Path) -> tuple[int, int, bool]:
 
 
 def main() -> int:
-    writes = 200 if "--quick" in sys.argv else 2000
+    writes = iterations(2000, 200)
     with tempfile.TemporaryDirectory(prefix="bench-refused-") as scratch:
         flood, baseline, traceback = asyncio.run(measure(writes, Path(scratch)))
     per_1000 = flood * 1000 / writes
@@ -59,7 +60,7 @@ def main() -> int:
     print(f"refused challenge writes: {writes}, journal lines: {flood} ({per_1000:.1f} per 1000)")
     print(f"  baseline: {baseline} lines for one good read; traceback: {traceback}")
     print(f"  lines per 1000 / target ({TARGET_LINES_PER_1000:.0f}) = {ratio:.2f} (must be <= 1.0)")
-    return 0 if ratio <= 1.0 and not traceback else 1
+    return verdict(ratio <= 1.0 and not traceback)
 
 
 if __name__ == "__main__":
