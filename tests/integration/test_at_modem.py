@@ -6,6 +6,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serial
 
 from endorse_ble.peripheral.at_modem import AtModem
 from endorse_ble.peripheral.modem_errors import ModemErrorReason
@@ -398,3 +400,34 @@ def test_call_waiting_on_a_stuck_call_gives_up(modem_emulator: ModemEmulator) ->
         holder.join()
         modem._lock.release()
         modem.close()
+
+
+class HungUpTty:
+    """What pyserial hands back for a tty whose modem hung up: termios calls fail with
+    termios.error (not an OSError), as tcflush/tcdrain do on a hung-up tty."""
+
+    timeout = 0.0
+    write_timeout = 0.0
+
+    @property
+    def in_waiting(self) -> int:
+        raise termios.error(5, "Input/output error")
+
+    def fileno(self) -> int:
+        raise OSError(9, "no descriptor")
+
+    def reset_output_buffer(self) -> None:
+        raise termios.error(5, "Input/output error")
+
+    def close(self) -> None:
+        pass
+
+
+def test_termios_error_on_a_hung_up_tty_is_port_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """termios.error from a hung-up tty is a lost port, reported and retried, never raised."""
+    monkeypatch.setattr(serial, "serial_for_url", lambda *args, **kwargs: HungUpTty())
+    modem = at_modem("/dev/ttyHUNGUP")
+    health = modem.health()
+    assert (health.registration, health.fault) == (Registration.UNKNOWN, "port_lost")
+    assert not modem.is_open
+    modem.close()
