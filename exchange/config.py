@@ -68,6 +68,9 @@ class KeystoreSettings:
     url: str = DEFAULT_KEYSTORE_URL
     kid_pattern: str = DEFAULT_KID_PATTERN
     cache_ttl_seconds: float = 3600.0
+    # How long past its TTL a key is still served while it is being refreshed, or when the
+    # refresh fails (a slow or unreachable keystore must not stall every device at once).
+    max_stale_seconds: float = 3600.0
     negative_cache_seconds: float = 60.0
     fetches_per_minute: float = 10.0
     fetch_burst: int = 5
@@ -274,8 +277,13 @@ def _validate(config: ExchangeConfig) -> None:
     for name, value in positive.items():
         if value <= 0:
             raise ConfigError(name, "must be positive")
-    if config.keystore.negative_cache_seconds < 0 or config.token.leeway_seconds < 0:
-        raise ConfigError("leeway/negative_cache_seconds", "must not be negative")
+    for name, number in {
+        "keystore.negative_cache_seconds": config.keystore.negative_cache_seconds,
+        "keystore.max_stale_seconds": config.keystore.max_stale_seconds,
+        "token.leeway_seconds": config.token.leeway_seconds,
+    }.items():
+        if number < 0:
+            raise ConfigError(name, "must not be negative")
     if config.keystore.min_rsa_bits < 2048:
         raise ConfigError("keystore.min_rsa_bits", "must be at least 2048")
     if not MIN_DURATION <= config.credentials.duration_seconds <= MAX_DURATION:

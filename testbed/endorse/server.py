@@ -59,6 +59,7 @@ class EndorseFault(enum.Enum):
     SERVER_ERROR = "server-error"  # 503 + small JSON body
     SLOW = "slow"  # the normal answer after ``slow_delay_seconds``
     HANG = "hang"  # reads the request, then never answers until stop()
+    HELD = "held"  # the normal answer once release_held() (or stop()) is called
     GARBAGE = "garbage"  # 200 with an HTML page, not JSON
     TRUNCATED_JSON = "truncated-json"  # 200 with half of the normal JSON body
     HUGE_BODY = "huge-body"  # 200 streaming ``huge_body_bytes`` of a JSON-looking body
@@ -113,6 +114,7 @@ class EndorseSimulator:
         self._lock = threading.Lock()
         self._requests_seen = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._released = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -123,6 +125,7 @@ class EndorseSimulator:
         if self._server is not None:
             raise RuntimeError("EndorseSimulator already started")
         self._stopping.clear()
+        self._released.clear()
         self.rotate_key()
         server = _Server((self.host, self.port), _Handler, self)
         if self.tls is not None:
@@ -149,6 +152,7 @@ class EndorseSimulator:
         if server is None:
             return
         self._stopping.set()
+        self._released.set()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -180,6 +184,10 @@ class EndorseSimulator:
             self._public_keys[signer.kid] = pem
             self._signer = signer
         return signer.kid
+
+    def release_held(self) -> None:
+        """Let every request held by ``EndorseFault.HELD`` (now or later) answer."""
+        self._released.set()
 
     def public_key_pem(self, kid: str) -> bytes | None:
         """The PEM served for ``kid``, or None when the keystore has no such key."""
@@ -324,6 +332,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_json(503, {"code": "SERVICE_UNAVAILABLE", "message": "try again later"})
         elif fault is EndorseFault.SLOW:
             sim._stopping.wait(sim.slow_delay_seconds)
+            return False
+        elif fault is EndorseFault.HELD:
+            sim._released.wait()  # stop() sets it too
             return False
         elif fault is EndorseFault.HANG:
             sim._stopping.wait()

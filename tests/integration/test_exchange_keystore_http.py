@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -91,3 +93,55 @@ def test_key_rotation_fetches_the_new_key_once(
         verifier.verify(old)
         verifier.verify(new)
     assert endorse_sim.keystore_fetches == 2
+
+
+class HandClock:
+    """A monotonic clock moved by the test (the key's TTL passes without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_slow_keystore_at_expiry_stalls_no_request(
+    endorse_sim: EndorseSimulator, fetcher: HttpKeyFetcher
+) -> None:
+    """The key's TTL passes and the keystore holds its answer (as if it took 10 s): 16
+    concurrent requests each verify within 1 s with the stale key, and the keystore sees
+    exactly one fetch in flight; once it answers, the fresh key is cached."""
+    clock = HandClock()
+    slow_fetcher = HttpKeyFetcher(timeout_seconds=10.0)
+    settings = KeystoreSettings(url=endorse_sim.keystore_url, cache_ttl_seconds=60)
+    keys = KeyStore(settings, slow_fetcher, clock)
+    verifier = TokenVerifier(TokenSettings(), keys)
+    verifier.verify(endorse_sim.signer.mint(SimIdentity()))
+    assert endorse_sim.keystore_fetches == 1
+    endorse_sim.keystore_fault = EndorseFault.HELD
+    clock.now += 61
+    tokens = [endorse_sim.signer.mint(SimIdentity()) for _ in range(16)]
+    slowest: list[float] = []
+
+    def verify(token: str) -> None:
+        start = time.monotonic()
+        verifier.verify(token)
+        slowest.append(time.monotonic() - start)
+
+    try:
+        threads = [threading.Thread(target=verify, args=(t,)) for t in tokens]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert len(slowest) == 16
+        assert max(slowest) < 1.0
+        assert keys.fetches_in_flight() == 1
+    finally:
+        endorse_sim.release_held()
+    assert keys.wait_for_fetches(10)
+    assert endorse_sim.keystore_fetches == 2  # the one refresh
+    endorse_sim.keystore_fault = EndorseFault.NONE
+    verifier.verify(endorse_sim.signer.mint(SimIdentity()))
+    assert endorse_sim.keystore_fetches == 2
+    slow_fetcher.close()

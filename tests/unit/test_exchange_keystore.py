@@ -203,3 +203,105 @@ def test_concurrent_misses_for_one_kid_fetch_once(signer: EndorseSigner) -> None
         thread.join(10)
     assert len(results) == 8
     assert fetcher.calls == 1
+
+
+class FailingFetcher(BlockingFetcher):
+    """A BlockingFetcher whose fetches fail once released."""
+
+    def fetch(self, url: str, max_bytes: int) -> bytes | None:
+        super().fetch(url, max_bytes)
+        raise ExchangeError(ErrorCode.KEYSTORE_UNAVAILABLE, "down")
+
+
+def _ask_concurrently(store: KeyStore, kid: str, count: int) -> list[object]:
+    """``count`` threads call ``store.get(kid)``; each result is a key or the ExchangeError."""
+    results: list[object] = []
+
+    def ask() -> None:
+        try:
+            results.append(store.get(kid))
+        except ExchangeError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_a_failed_fetch_is_shared_with_every_waiter(signer: EndorseSigner) -> None:
+    """Eight requests waiting on one failing fetch all get its error; one fetch is made."""
+    fetcher = FailingFetcher({})
+    store = KeyStore(settings(), fetcher)
+    results: list[object] = []
+    waiting = threading.Thread(
+        target=lambda: results.extend(_ask_concurrently(store, signer.kid, 8))
+    )
+    waiting.start()
+    assert fetcher.entered.wait(10)
+    fetcher.release.set()
+    waiting.join(10)
+    assert len(results) == 8
+    assert {e.code for e in results if isinstance(e, ExchangeError)} == {
+        ErrorCode.KEYSTORE_UNAVAILABLE
+    }
+    assert all(isinstance(e, ExchangeError) for e in results)
+    assert fetcher.calls == 1
+    assert store.fetches_in_flight() == 0
+
+
+def test_a_fetch_past_its_deadline_is_abandoned_not_repeated(signer: EndorseSigner) -> None:
+    """Waiters give up at the fetch's deadline; while it still runs nobody starts another."""
+    fetcher = BlockingFetcher({signer.kid: signer.public_pem()})
+    store = KeyStore(settings(timeout_seconds=0.2), fetcher)
+    try:
+        results = _ask_concurrently(store, signer.kid, 4)
+        assert len(results) == 4
+        assert [e.code for e in results if isinstance(e, ExchangeError)] == [
+            ErrorCode.KEYSTORE_UNAVAILABLE
+        ] * 4
+        assert code_of(store, signer.kid) is ErrorCode.KEYSTORE_UNAVAILABLE
+        assert fetcher.calls == 0 and store.fetches_in_flight() == 1
+    finally:
+        fetcher.release.set()
+    # The late answer still fills the cache for the next request.
+    assert store.wait_for_fetches(10)
+    store.get(signer.kid)
+    assert fetcher.calls == 1
+
+
+def test_stale_key_is_served_while_refreshing_and_if_the_refresh_fails(
+    signer: EndorseSigner,
+) -> None:
+    """Past its TTL, within max_stale_seconds, the old key answers at once; a failed
+    refresh keeps it; past the bound the key is gone and the failure is the answer."""
+    clock = Clock()
+    fetcher = FailingFetcher({})
+    good = DictFetcher({signer.kid: signer.public_pem()})
+    store = KeyStore(
+        settings(cache_ttl_seconds=100, max_stale_seconds=50, fetch_burst=10), good, clock
+    )
+    key = store.get(signer.kid)
+    store._fetcher = fetcher  # the keystore starts failing
+    clock.now += 120
+    assert store.get(signer.kid) is key  # served stale; the refresh fails in the background
+    assert fetcher.entered.wait(10)
+    fetcher.release.set()
+    assert store.wait_for_fetches(10)
+    assert store.get(signer.kid) is key  # stale-if-error
+    clock.now += 40  # 160 s: past TTL + bound
+    assert code_of(store, signer.kid) is ErrorCode.KEYSTORE_UNAVAILABLE
+
+
+def test_a_withdrawn_key_is_dropped_on_refresh(signer: EndorseSigner) -> None:
+    """A refresh answered "no such key" drops the stale key at once."""
+    clock, fetcher = Clock(), DictFetcher({signer.kid: signer.public_pem()})
+    store = KeyStore(settings(cache_ttl_seconds=100, max_stale_seconds=1000), fetcher, clock)
+    store.get(signer.kid)
+    fetcher.pems.clear()
+    clock.now += 101
+    store.get(signer.kid)  # stale answer; refresh sees 404
+    assert store.wait_for_fetches(10)
+    assert code_of(store, signer.kid) is ErrorCode.UNKNOWN_KID
