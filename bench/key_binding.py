@@ -28,6 +28,7 @@ import jwt
 from bench import iterations, verdict
 from endorse_ble.central.key_proof import make_proof
 from endorse_ble.central.laptop_key import LaptopKey
+from endorse_ble.exchange.allowlist import ConfigAllowlist
 from endorse_ble.exchange.config import AllowEntry, KeystoreSettings, TokenSettings
 from endorse_ble.exchange.issuer import Credentials
 from endorse_ble.exchange.key_binding import KeyBindingChecker
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         service = ExchangeService(
             TokenVerifier(settings, keys, clock=clock),
             AccessPolicy(
-                (AllowEntry(identity.imsi, identity.imei, laptops=(key.thumbprint,)),),
+                ConfigAllowlist(
+                    (AllowEntry(identity.imsi, identity.imei, laptops=(key.thumbprint,)),)
+                ),
                 ROLE,
                 require_nonce=True,
             ),
@@ -116,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             jwt.decode(proof, proof_key, algorithms=["ES256"])
 
         def ours(request: HttpRequest) -> None:
-            status, answer = service.handle(request)
-            if status != 200:
-                raise SystemExit(f"the exchange refused a bench request: {answer}")
+            decision = service.handle(request)
+            if decision.status != 200:
+                raise SystemExit(f"the exchange refused a bench request: {decision.body}")
 
         # Warm both paths on requests outside the timed set.
         for request, pair in zip(requests[:_BATCH], pairs[:_BATCH], strict=True):

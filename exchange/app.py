@@ -6,6 +6,8 @@ benchmarks may pass their own key fetcher.
 
 from __future__ import annotations
 
+from endorse_ble.exchange.allowlist import AllowlistSource, CachedAllowlist, ConfigAllowlist
+from endorse_ble.exchange.allowlist_dynamodb import DynamoAllowlist
 from endorse_ble.exchange.aws_clients import dynamodb_client, sts_client
 from endorse_ble.exchange.config import ExchangeConfig
 from endorse_ble.exchange.issuer import StsIssuer
@@ -16,6 +18,7 @@ from endorse_ble.exchange.policy import AccessPolicy
 from endorse_ble.exchange.replay import DynamoReplayGuard, MemoryReplayGuard, ReplayGuard
 from endorse_ble.exchange.service import ExchangeService
 from endorse_ble.exchange.verifier import TokenVerifier
+from endorse_ble.exchange.wsgi import ExchangeApp
 
 
 def build_replay_guard(config: ExchangeConfig) -> ReplayGuard:
@@ -23,6 +26,15 @@ def build_replay_guard(config: ExchangeConfig) -> ReplayGuard:
     if config.replay.backend == "dynamodb":
         return DynamoReplayGuard(dynamodb_client(config.aws), config.replay.table)
     return MemoryReplayGuard(config.replay.max_entries)
+
+
+def build_allowlist(config: ExchangeConfig) -> AllowlistSource:
+    """The allowlist the configuration names (DynamoDB behind a short cache, or its own)."""
+    settings = config.allowlist
+    if settings.backend == "dynamodb":
+        table = DynamoAllowlist(dynamodb_client(config.aws), settings.table)
+        return CachedAllowlist(table, settings.cache_seconds, settings.max_cached)
+    return ConfigAllowlist(config.allow)
 
 
 def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None) -> ExchangeService:
@@ -40,7 +52,11 @@ def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None)
         key_binding = KeyBindingChecker(replay, config.token.leeway_seconds, config.public_url)
     return ExchangeService(
         TokenVerifier(config.token, keys),
-        AccessPolicy.from_config(config),
+        AccessPolicy(
+            build_allowlist(config),
+            config.credentials.default_role_arn,
+            config.token.require_nonce,
+        ),
         replay,
         StsIssuer(
             sts_client(config.aws),
@@ -51,3 +67,8 @@ def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None)
         replay_margin_seconds=config.token.leeway_seconds,
         key_binding=key_binding,
     )
+
+
+def build_app(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None) -> ExchangeApp:
+    """The WSGI app of the exchange the configuration describes."""
+    return ExchangeApp(build_service(config, key_fetcher))

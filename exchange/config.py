@@ -36,6 +36,10 @@ DEFAULT_KEYSTORE_URL = KEYSTORE_URL
 # own MaxSessionDuration may be lower, which STS reports at call time.
 MIN_DURATION = 900
 MAX_DURATION = 43200
+# AssumeRole called with credentials that themselves come from a role (a Lambda's
+# execution role, an EC2/ECS task role) is role chaining, capped at one hour whatever the
+# target role's MaxSessionDuration (IAM User Guide, "Role chaining").
+ROLE_CHAINING_MAX_DURATION = 3600
 
 # ITU-T E.212: an IMSI is at most 15 digits; 3GPP TS 23.003: an IMEI is 15 digits and an
 # IMEISV 16. Looser lower bounds keep test identities short.
@@ -59,6 +63,8 @@ class AllowEntry:
     imei: str | None = None
     role_arn: str | None = None
     laptops: tuple[str, ...] = ()
+    #: False keeps the entry on the list but refuses the SIM (a lost gateway).
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,37 @@ class CredentialSettings:
     default_role_arn: str | None = None
     duration_seconds: int = 3600
     session_name_prefix: str = "endorse-"
+    # True when the exchange's own AWS credentials come from a role (always on Lambda).
+    role_chaining: bool = False
+
+
+@dataclass(frozen=True)
+class AllowlistSettings:
+    """Where the allowlist lives: the configuration itself, or a DynamoDB table."""
+
+    backend: str = "config"
+    table: str = "endorse-exchange-allowlist"
+    # A revocation in the table takes effect within this time (at most a minute).
+    cache_seconds: float = 30.0
+    max_cached: int = 100_000
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How ``endorse-exchange serve`` runs the app under waitress."""
+
+    threads: int = 8
+    connection_limit: int = 100
+    backlog: int = 1024
+    # Idle time allowed between two reads or writes on a connection.
+    idle_timeout_seconds: float = 10.0
+    # Total time allowed to receive one request, however it is paced.
+    request_deadline_seconds: float = 10.0
+    max_header_bytes: int = 8192
+    # A body above max_body_bytes but at most this is read and thrown away, so a client
+    # that writes its body before reading still reads the 413; beyond it, the server
+    # refuses and closes.
+    max_drain_bytes: int = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -134,6 +171,8 @@ class ExchangeConfig:
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     credentials: CredentialSettings = field(default_factory=CredentialSettings)
+    allowlist: AllowlistSettings = field(default_factory=AllowlistSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     allow: tuple[AllowEntry, ...] = ()
     max_body_bytes: int = 16384
     # The URL clients POST to, as they see it (proofs name it in ``htu``); None: the URL
@@ -147,6 +186,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "replay": ReplaySettings,
     "aws": AwsSettings,
     "credentials": CredentialSettings,
+    "allowlist": AllowlistSettings,
+    "server": ServerSettings,
 }
 _TOP_LEVEL: dict[str, type[Any]] = {"max_body_bytes": int, "public_url": str}
 
@@ -273,6 +314,13 @@ def _validate(config: ExchangeConfig) -> None:
         "replay.max_entries": config.replay.max_entries,
         "aws.max_attempts": config.aws.max_attempts,
         "max_body_bytes": config.max_body_bytes,
+        "server.threads": config.server.threads,
+        "server.connection_limit": config.server.connection_limit,
+        "server.backlog": config.server.backlog,
+        "server.idle_timeout_seconds": config.server.idle_timeout_seconds,
+        "server.request_deadline_seconds": config.server.request_deadline_seconds,
+        "server.max_header_bytes": config.server.max_header_bytes,
+        "allowlist.max_cached": config.allowlist.max_cached,
     }
     for name, value in positive.items():
         if value <= 0:
@@ -288,6 +336,16 @@ def _validate(config: ExchangeConfig) -> None:
         raise ConfigError("keystore.min_rsa_bits", "must be at least 2048")
     if not MIN_DURATION <= config.credentials.duration_seconds <= MAX_DURATION:
         raise ConfigError("credentials.duration_seconds", f"must be {MIN_DURATION}..{MAX_DURATION}")
+    if config.credentials.role_chaining:
+        check_role_chaining(config)
+    if config.server.max_drain_bytes < config.max_body_bytes:
+        raise ConfigError("server.max_drain_bytes", "must be at least max_body_bytes")
+    if config.allowlist.backend not in {"config", "dynamodb"}:
+        raise ConfigError("allowlist.backend", "must be 'config' or 'dynamodb'")
+    if not 0 <= config.allowlist.cache_seconds <= 60:
+        raise ConfigError("allowlist.cache_seconds", "must be 0..60 (revocation within a minute)")
+    if config.allowlist.backend == "dynamodb" and config.allow:
+        raise ConfigError("allow", "the allowlist lives in DynamoDB; remove [[allow]] entries")
     if config.replay.backend not in {"memory", "dynamodb"}:
         raise ConfigError("replay.backend", "must be 'memory' or 'dynamodb'")
     default_role = config.credentials.default_role_arn
@@ -296,6 +354,17 @@ def _validate(config: ExchangeConfig) -> None:
     for i, entry in enumerate(config.allow):
         if entry.role_arn is None and default_role is None:
             raise ConfigError(f"allow[{i}].role_arn", "needed when there is no default role")
+
+
+def check_role_chaining(config: ExchangeConfig) -> None:
+    """Refuse a credentials duration STS would refuse on every request under role chaining."""
+    duration = config.credentials.duration_seconds
+    if duration > ROLE_CHAINING_MAX_DURATION:
+        raise ConfigError(
+            "credentials.duration_seconds",
+            f"{duration} s is more than {ROLE_CHAINING_MAX_DURATION} s, the most STS grants "
+            "when the exchange assumes roles with its own role's credentials (role chaining)",
+        )
 
 
 def config_from_mapping(raw: Mapping[str, Any]) -> ExchangeConfig:

@@ -53,6 +53,7 @@ class ErrorCode(enum.Enum):
     KEYSTORE_UNAVAILABLE = "keystore_unavailable"
     KEYSTORE_BAD_KEY = "keystore_bad_key"
     REPLAY_STORE_UNAVAILABLE = "replay_store_unavailable"
+    ALLOWLIST_UNAVAILABLE = "allowlist_unavailable"
     REPLAY_STORE_FULL = "replay_store_full"
     ISSUER_FAILED = "issuer_failed"
     MISCONFIGURED = "misconfigured"
@@ -96,6 +97,7 @@ HTTP_STATUS: Mapping[ErrorCode, HTTPStatus] = MappingProxyType(
         ErrorCode.KEYSTORE_UNAVAILABLE: _S.BAD_GATEWAY,
         ErrorCode.KEYSTORE_BAD_KEY: _S.BAD_GATEWAY,
         ErrorCode.REPLAY_STORE_UNAVAILABLE: _S.BAD_GATEWAY,
+        ErrorCode.ALLOWLIST_UNAVAILABLE: _S.BAD_GATEWAY,
         ErrorCode.REPLAY_STORE_FULL: _S.SERVICE_UNAVAILABLE,
         ErrorCode.ISSUER_FAILED: _S.BAD_GATEWAY,
         ErrorCode.MISCONFIGURED: _S.INTERNAL_SERVER_ERROR,

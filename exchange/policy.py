@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from endorse_ble.exchange.config import AllowEntry, ExchangeConfig
+from endorse_ble.exchange.allowlist import AllowlistSource
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 from endorse_ble.tokenlink.token import Token
 
@@ -34,18 +34,13 @@ class AccessPolicy:
 
     def __init__(
         self,
-        allow: tuple[AllowEntry, ...],
+        allowlist: AllowlistSource,
         default_role_arn: str | None,
         require_nonce: bool,
     ) -> None:
-        self._allow = {entry.imsi: entry for entry in allow}
+        self._allowlist = allowlist
         self._default_role_arn = default_role_arn
         self._require_nonce = require_nonce
-
-    @classmethod
-    def from_config(cls, config: ExchangeConfig) -> AccessPolicy:
-        """The policy a configuration describes."""
-        return cls(config.allow, config.credentials.default_role_arn, config.token.require_nonce)
 
     def decide(self, token: Token, request_nonce: str | None) -> Grant:
         """Return the grant for ``token``, or raise ExchangeError (403) saying why not."""
@@ -56,14 +51,16 @@ class AccessPolicy:
                 raise ExchangeError(ErrorCode.NONCE_REQUIRED, "this exchange requires a nonce")
         else:
             signed = token.nonce
+            # surrogatepass: a signed claim may hold a lone surrogate (JSON allows "\ud800").
             if signed is None or not hmac.compare_digest(
-                signed.encode("utf-8"), request_nonce.encode("utf-8")
+                signed.encode("utf-8", "surrogatepass"),
+                request_nonce.encode("utf-8", "surrogatepass"),
             ):
                 raise ExchangeError(
                     ErrorCode.NONCE_MISMATCH, "the token does not carry the request's nonce"
                 )
-        entry = self._allow.get(token.claim.imsi)
-        if entry is None:
+        entry = self._allowlist.lookup(token.claim.imsi)
+        if entry is None or not entry.enabled:
             raise ExchangeError(ErrorCode.IMSI_NOT_ALLOWED, "this SIM is not allowed")
         # A SIM moved into another device keeps its IMSI but not its IMEI.
         if entry.imei is not None and token.claim.imei != entry.imei:

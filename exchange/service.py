@@ -1,9 +1,10 @@
-"""The exchange API, free of any transport: a request in, a status and JSON body out.
+"""The exchange API, free of any transport: an :class:`HttpRequest` in, a decision out.
 
 ``POST {"token": "<JWT>", "nonce"?: "<string>"}`` (with a ``DPoP`` proof header when key
 binding is required) answers 200 with credentials and the SIM's identity, or an error
-body ``{"error": <code>, "message": <text>}`` (see docs/exchange-api.md). The Lambda
-handler and the local server only move bytes into an :class:`HttpRequest`.
+body ``{"error": <code>, "message": <text>}`` (see docs/exchange-api.md). The WSGI app
+(behind the local server, and behind the Lambda adapter) only moves bytes into an
+:class:`HttpRequest`.
 """
 
 from __future__ import annotations
@@ -12,37 +13,40 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from endorse_ble.exchange.audit import ISSUED, Decision
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 from endorse_ble.exchange.issuer import CredentialIssuer
 from endorse_ble.exchange.key_binding import KeyBindingChecker
-from endorse_ble.exchange.policy import AccessPolicy
+from endorse_ble.exchange.policy import AccessPolicy, Grant
 from endorse_ble.exchange.replay import ReplayGuard
 from endorse_ble.exchange.verifier import TokenVerifier
 from endorse_ble.tokenlink.nonce import NonceError, check_nonce
 from endorse_ble.tokenlink.redact import describe_secret
+from endorse_ble.tokenlink.token import Token
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, repr=False)
 class HttpRequest:
-    """One HTTP request as a transport received it.
+    """One HTTP request as a transport received it: the one model every transport fills.
 
     ``url`` is where it arrived (scheme, host and path as the client addressed them);
-    ``proofs`` holds every ``DPoP`` header value, in order.
+    ``proofs`` holds every ``DPoP`` header value, in order; ``request_id`` names the
+    request in the audit line.
     """
 
     method: str
     body: bytes
     url: str = ""
     proofs: tuple[str, ...] = ()
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """A parsed exchange request."""
+    """A parsed exchange request body."""
 
     token: str
     nonce: str | None
@@ -53,10 +57,13 @@ def parse_request(body: bytes, max_bytes: int) -> ApiRequest:
     if len(body) > max_bytes:
         raise ExchangeError(ErrorCode.REQUEST_TOO_LARGE, f"the body exceeds {max_bytes} bytes")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RFC 8259 section 8.1: JSON between systems is UTF-8 (json.loads would also guess
+        # UTF-16 and UTF-32 from bytes).
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        # ValueError: not UTF-8, not JSON, or an integer past Python's int-string limit;
         # RecursionError: thousands of nested brackets exhaust the decoder's stack.
-        raise ExchangeError(ErrorCode.MALFORMED_REQUEST, "the body is not JSON") from None
+        raise ExchangeError(ErrorCode.MALFORMED_REQUEST, "the body is not UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise ExchangeError(ErrorCode.MALFORMED_REQUEST, "the body is not a JSON object")
     token = data.get("token")
@@ -71,9 +78,16 @@ def parse_request(body: bytes, max_bytes: int) -> ApiRequest:
     return ApiRequest(token=token, nonce=nonce)
 
 
-def error_response(exc: ExchangeError) -> tuple[int, dict[str, Any]]:
-    """The status and body for a refusal."""
-    return int(exc.status), exc.to_body()
+def refusal(exc: ExchangeError, token: Token | None = None, grant: Grant | None = None) -> Decision:
+    """The decision for a refusal, naming the SIM once its token has verified."""
+    return Decision(
+        status=int(exc.status),
+        body=dict(exc.to_body()),
+        outcome=exc.code.value,
+        imsi=token.claim.imsi if token else None,
+        imei=token.claim.imei if token else None,
+        role_arn=grant.role_arn if grant else None,
+    )
 
 
 class ExchangeService:
@@ -94,29 +108,29 @@ class ExchangeService:
         self._policy = policy
         self._replay = replay
         self._issuer = issuer
-        self._max_body = max_body_bytes
+        self.max_body_bytes = max_body_bytes
         # A token stays acceptable until exp + leeway, so its jti must be kept that long.
         self._replay_margin = replay_margin_seconds
         # None: key binding is off and DPoP headers are ignored, exactly as before it existed.
         self._key_binding = key_binding
 
-    def handle(self, http: HttpRequest) -> tuple[int, dict[str, Any]]:
+    def handle(self, request: HttpRequest) -> Decision:
         """Answer one request; never raises, never echoes the token."""
-        if http.method.upper() != "POST":
-            return error_response(
-                ExchangeError(ErrorCode.METHOD_NOT_ALLOWED, "use POST with a JSON body")
-            )
+        if request.method.upper() != "POST":
+            return refusal(ExchangeError(ErrorCode.METHOD_NOT_ALLOWED, "use POST with a JSON body"))
         described = "-"
+        token: Token | None = None
+        grant: Grant | None = None
         try:
-            request = parse_request(http.body, self._max_body)
-            described = describe_secret(request.token)
-            token = self._verifier.verify(request.token)
-            grant = self._policy.decide(token, request.nonce)
+            parsed = parse_request(request.body, self.max_body_bytes)
+            described = describe_secret(parsed.token)
+            token = self._verifier.verify(parsed.token)
+            grant = self._policy.decide(token, parsed.nonce)
             if self._key_binding is not None:
                 laptop = self._key_binding.check(
-                    http.proofs,
-                    method=http.method,
-                    url=http.url,
+                    request.proofs,
+                    method=request.method,
+                    url=request.url,
                     token=token,
                     enrolled=grant.laptops,
                 )
@@ -127,12 +141,14 @@ class ExchangeService:
             credentials = self._issuer.issue(grant)
         except ExchangeError as exc:
             log.info("refused token %s: %s (%s)", described, exc.code.value, exc.message)
-            return error_response(exc)
+            return refusal(exc, token, grant)
         except Exception:
             # A bug, not a refusal: keep serving, log the traceback, tell the caller little.
             log.exception("internal error while exchanging token %s", described)
-            return error_response(
-                ExchangeError(ErrorCode.INTERNAL_ERROR, "internal error; see the exchange log")
+            return refusal(
+                ExchangeError(ErrorCode.INTERNAL_ERROR, "internal error; see the exchange log"),
+                token,
+                grant,
             )
         log.info(
             "issued credentials %s for imsi=%s jkt=%s role=%s (token %s)",
@@ -142,7 +158,14 @@ class ExchangeService:
             grant.role_arn,
             described,
         )
-        return 200, {
-            "credentials": credentials.to_json(),
-            "subject": {"imsi": grant.imsi, "imei": grant.imei},
-        }
+        return Decision(
+            status=200,
+            body={
+                "credentials": credentials.to_json(),
+                "subject": {"imsi": grant.imsi, "imei": grant.imei},
+            },
+            outcome=ISSUED,
+            imsi=grant.imsi,
+            imei=grant.imei,
+            role_arn=grant.role_arn,
+        )

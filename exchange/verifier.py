@@ -35,6 +35,8 @@ ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "jti", "iat", "nbf", "exp", ENDORSE_CLAIM)
 # jti is a replay-cache key: printable ASCII and bounded (Endorse's are 22 base64url chars).
 _JTI = re.compile(r"[\x21-\x7e]{1,128}")
+# 9999-12-31T23:59:59Z: the last NumericDate accepted (keeps arithmetic on dates finite).
+_LATEST_DATE = 253402300799
 
 
 class KeySource(Protocol):
@@ -72,8 +74,13 @@ def _map_pyjwt(exc: jwt.InvalidTokenError) -> ExchangeError:
 
 def _timestamp(payload: Mapping[str, Any], name: str) -> int:
     value = payload[name]
-    # RFC 7519 section 2 NumericDate; a boolean is an int in Python but never a date.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # RFC 7519 section 2 NumericDate; a boolean is an int in Python but never a date. JSON
+    # gives 1e400 as inf and accepts NaN; neither is a moment, nor is a date past year 9999.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -_LATEST_DATE <= value <= _LATEST_DATE  # False for NaN
+    ):
         raise _refuse(ErrorCode.INVALID_CLAIMS, f"the token's {name} is not a NumericDate")
     return int(value)
 
@@ -116,7 +123,8 @@ def read_header(raw: str) -> dict[str, Any]:
         raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token is not three base64url segments")
     try:
         header = json.loads(b64url_decode(raw.partition(".")[0], "header"))
-    except (TokenFormatError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (TokenFormatError, ValueError, RecursionError):
+        # ValueError: not UTF-8, not JSON, or an integer past Python's int-string limit.
         raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token header is not base64url JSON") from None
     if not isinstance(header, dict):
         raise _refuse(ErrorCode.MALFORMED_TOKEN, "the token header is not a JSON object")

@@ -12,7 +12,8 @@ def fingerprint(secret: str | bytes, length: int = 12) -> str:
     A short prefix lets two log lines be matched to the same token without the log
     revealing anything an attacker could replay.
     """
-    data = secret.encode() if isinstance(secret, str) else secret
+    # surrogatepass: a hostile "token" may hold lone surrogates, which strict UTF-8 refuses.
+    data = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
     return hashlib.sha256(data).hexdigest()[:length]
 
 

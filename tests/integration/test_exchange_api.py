@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from endorse_ble.exchange import lambda_handler
-from endorse_ble.exchange.app import build_service
+from endorse_ble.exchange.app import build_app
 from endorse_ble.exchange.config import ExchangeConfig, load_config_file
+from endorse_ble.exchange.http_server import ExchangeServer
 from endorse_ble.exchange.lambda_handler import LambdaAdapter
-from endorse_ble.exchange.serve import ExchangeHTTPServer
 from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 from endorse_ble.testbed.exchange.pytest_fixtures import closed_port_url
@@ -94,16 +94,16 @@ def _http_post(url: str) -> Post:
 @contextmanager
 def open_transport(kind: str, config: ExchangeConfig) -> Iterator[Post]:
     """A ``post(body)`` for the exchange built from ``config`` behind transport ``kind``."""
-    service = build_service(config)
+    app = build_app(config)
     if kind == "http":
-        server = ExchangeHTTPServer(("127.0.0.1", 0), service, config.max_body_bytes)
+        server = ExchangeServer(app, config, "127.0.0.1", 0)
         server.start()
         try:
             yield _http_post(server.url)
         finally:
             server.stop()
     else:
-        yield _lambda_post(LambdaAdapter(service), v1_event if kind == "lambda-v1" else v2_event)
+        yield _lambda_post(LambdaAdapter(app), v1_event if kind == "lambda-v1" else v2_event)
 
 
 @dataclass
@@ -302,13 +302,10 @@ def test_only_post_is_allowed(
     """GET is answered 405 method_not_allowed by every transport."""
     config = variant_config("default")
     if transport == "http":
-        with open_transport("http", config):
-            pass
-        service = build_service(config)
-        server = ExchangeHTTPServer(("127.0.0.1", 0), service, config.max_body_bytes)
+        server = ExchangeServer(build_app(config), config, "127.0.0.1", 0)
         server.start()
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
             conn.request("GET", "/")
             response = conn.getresponse()
             status, answer = response.status, json.loads(response.read())
@@ -317,7 +314,7 @@ def test_only_post_is_allowed(
             server.stop()
     else:
         make = v1_event if transport == "lambda-v1" else v2_event
-        result = LambdaAdapter(build_service(config))(make(b"", method="GET"), None)
+        result = LambdaAdapter(build_app(config))(make(b"", method="GET"), None)
         status, answer = result["statusCode"], json.loads(result["body"])
     assert (status, answer["error"]) == (405, "method_not_allowed")
 
@@ -326,7 +323,7 @@ def test_lambda_accepts_v1_base64_and_v2_plain(
     variant_config: Callable[[str], ExchangeConfig], exchange_endorse: EndorseSimulator
 ) -> None:
     """Both payload versions work with either body encoding; bad base64 is a 400."""
-    adapter = LambdaAdapter(build_service(variant_config("default")))
+    adapter = LambdaAdapter(build_app(variant_config("default")))
     v1 = v1_event(body(good(Ctx(exchange_endorse.signer, exchange_endorse.signer))))
     v1["body"] = base64.b64encode(v1["body"].encode()).decode()
     v1["isBase64Encoded"] = True
@@ -390,6 +387,6 @@ def test_lambda_survives_odd_events(
     event: dict[str, Any], variant_config: Callable[[str], ExchangeConfig]
 ) -> None:
     """Events missing their method or with a non-text body get a 4xx, not a crash."""
-    result = LambdaAdapter(build_service(variant_config("default")))(event, None)
+    result = LambdaAdapter(build_app(variant_config("default")))(event, None)
     assert result["statusCode"] in (400, 405)
     assert set(json.loads(result["body"])) == {"error", "message"}

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from endorse_ble.central.laptop_key import LaptopKey
-from endorse_ble.exchange.app import build_service
+from endorse_ble.exchange.app import build_app
 from endorse_ble.exchange.config import load_config_file
+from endorse_ble.exchange.http_server import ExchangeServer
 from endorse_ble.exchange.lambda_handler import LambdaAdapter
-from endorse_ble.exchange.serve import ExchangeHTTPServer
 from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.endorse_keys import SimIdentity
 from tests import key_proofs as kp
@@ -117,16 +117,16 @@ def open_transport(
             options["replay_backend"] = "dynamodb"
             options["replay_table"] = request.getfixturevalue("replay_table")
         config = load_config_file(exchange_config_file(**options))
-        service = build_service(config)
+        app = build_app(config)
         if kind == "http":
-            server = ExchangeHTTPServer(("127.0.0.1", 0), service, config.max_body_bytes)
+            server = ExchangeServer(app, config, "127.0.0.1", 0)
             server.start()
             try:
                 yield Transport(_http_post(server.url), server.url)
             finally:
                 server.stop()
             return
-        adapter = LambdaAdapter(service)
+        adapter = LambdaAdapter(app)
         make, url = (
             (v1_event, f"https://{API_DOMAIN}/prod/")
             if kind == "lambda-v1-dynamodb"
@@ -253,8 +253,7 @@ def test_binding_off_ignores_proofs(
     exchange_config_file: Callable[..., Path], exchange_endorse: EndorseSimulator
 ) -> None:
     """Without require_key_binding a DPoP header changes nothing, even a forged one."""
-    service = build_service(load_config_file(exchange_config_file()))
-    adapter = LambdaAdapter(service)
+    adapter = LambdaAdapter(build_app(load_config_file(exchange_config_file())))
     token = exchange_endorse.signer.mint(SimIdentity(), request_parameters={"nonce": "n-123456"})
     answer = adapter(v2_event(body(token, "n-123456"), ("garbage",)), None)
     assert answer["statusCode"] == 200, answer["body"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from endorse_ble.exchange.allowlist import ConfigAllowlist
 from endorse_ble.exchange.config import AllowEntry
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
 from endorse_ble.exchange.policy import AccessPolicy, Grant
@@ -39,7 +40,7 @@ def token(imsi: str, imei: str | None = "356938035643809", **params: Any) -> Tok
 @pytest.fixture
 def policy() -> AccessPolicy:
     """The test allowlist with a default role, nonce optional."""
-    return AccessPolicy(ALLOW, DEFAULT_ROLE, require_nonce=False)
+    return AccessPolicy(ConfigAllowlist(ALLOW), DEFAULT_ROLE, require_nonce=False)
 
 
 def test_grants_the_entry_role_or_the_default(policy: AccessPolicy) -> None:
@@ -65,14 +66,14 @@ def test_grants_the_entry_role_or_the_default(policy: AccessPolicy) -> None:
 def test_refusals(tok: Token, nonce: str | None, require: bool, code: ErrorCode) -> None:
     """Each policy violation is refused with its own code."""
     with pytest.raises(ExchangeError) as info:
-        AccessPolicy(ALLOW, DEFAULT_ROLE, require_nonce=require).decide(tok, nonce)
+        AccessPolicy(ConfigAllowlist(ALLOW), DEFAULT_ROLE, require_nonce=require).decide(tok, nonce)
     assert info.value.code is code
     assert int(info.value.status) == 403
 
 
 def test_matching_nonce_passes() -> None:
     """The request's nonce equal to the signed one (or a one-item list of it) passes."""
-    strict = AccessPolicy(ALLOW, DEFAULT_ROLE, require_nonce=True)
+    strict = AccessPolicy(ConfigAllowlist(ALLOW), DEFAULT_ROLE, require_nonce=True)
     assert strict.decide(token("440100000000001", nonce="n-1"), "n-1").imsi == "440100000000001"
     assert strict.decide(token("440100000000001", nonce=["n-1"]), "n-1").role_arn == OWN_ROLE
 
@@ -80,5 +81,7 @@ def test_matching_nonce_passes() -> None:
 def test_empty_allowlist_refuses_everyone() -> None:
     """With no allow entries nobody gets credentials."""
     with pytest.raises(ExchangeError) as info:
-        AccessPolicy((), DEFAULT_ROLE, require_nonce=False).decide(token("440100000000001"), None)
+        AccessPolicy(ConfigAllowlist(()), DEFAULT_ROLE, require_nonce=False).decide(
+            token("440100000000001"), None
+        )
     assert info.value.code is ErrorCode.IMSI_NOT_ALLOWED
