@@ -13,6 +13,12 @@ COMMANDS: dict[str, Subcommand] = {
     "serve": Subcommand(
         "endorse_ble.exchange.serve", "serve the exchange API over HTTP on 127.0.0.1", LIBRARIES
     ),
+    "check-config": Subcommand(
+        "endorse_ble.exchange.check_config", "validate the configuration (file or environment)"
+    ),
+    "allow": Subcommand(
+        "endorse_ble.exchange.allow_cmd", "add, remove, disable or list SIMs in DynamoDB"
+    ),
 }
 
 

@@ -45,7 +45,7 @@ def entry_from_item(item: dict[str, Any]) -> AllowEntry:
     if not isinstance(enabled, dict) or not isinstance(enabled.get("BOOL"), bool):
         raise ValueError("enabled is not a boolean")
     held = item.get("laptops", {"L": []})
-    raw = (held.get("SS") or held.get("L") or []) if isinstance(held, dict) else None
+    raw = held.get("SS", held.get("L")) if isinstance(held, dict) else None
     if not isinstance(raw, list):
         raise ValueError("laptops is not a string set or a list")
     laptops = []

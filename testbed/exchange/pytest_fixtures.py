@@ -133,6 +133,20 @@ def replay_table(moto_server: str) -> str:
     return name
 
 
+@pytest.fixture
+def allowlist_table(moto_server: str) -> str:
+    """A fresh DynamoDB allowlist table (``imsi`` key) in moto."""
+    name = f"allowlist-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("dynamodb", endpoint_url=moto_server, region_name=TEST_REGION)
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "imsi", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "imsi", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 @pytest.fixture(scope="session")
 def exchange_endorse() -> Iterator[EndorseSimulator]:
     """One Endorse simulator (signer + keystore) shared by the session's exchange tests.
