@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench bench-quick stress clean
+.PHONY: setup demo test lint typecheck pytest bench bench-quick stress clean exchange-package
 
 setup: $(STAMP)
 
@@ -53,5 +53,19 @@ stress: setup
 	PYTHON=$(PYTHON) ./scripts/bootstrap-system --test
 	$(BIN)/python scripts/stress.py --runs $(N)
 
+# The Lambda zip for ARCH=x86_64 or arm64: our wheel and its exchange extra as manylinux
+# wheels for CPython 3.11 (build/exchange-lambda-ARCH.zip; see docs/exchange-deploy.md).
+ARCH ?= x86_64
+LAMBDA_PLATFORM = manylinux2014_$(if $(filter arm64,$(ARCH)),aarch64,x86_64)
+exchange-package: setup
+	@case "$(ARCH)" in x86_64|arm64) ;; *) echo "ARCH must be x86_64 or arm64" >&2; exit 2;; esac
+	rm -rf build/lambda-$(ARCH) build/wheel build/exchange-lambda-$(ARCH).zip
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	$(BIN)/pip install --quiet --target build/lambda-$(ARCH) --platform $(LAMBDA_PLATFORM) \
+		--implementation cp --python-version 3.11 --only-binary=:all: \
+		"$$(ls build/wheel/endorse_ble-*.whl)[exchange]"
+	cd build/lambda-$(ARCH) && ../../$(BIN)/python -m zipfile -c ../exchange-lambda-$(ARCH).zip .
+	@echo "build/exchange-lambda-$(ARCH).zip"
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -390,3 +390,17 @@ def test_lambda_survives_odd_events(
     result = LambdaAdapter(build_app(variant_config("default")))(event, None)
     assert result["statusCode"] in (400, 405)
     assert set(json.loads(result["body"])) == {"error", "message"}
+
+
+def test_lambda_refuses_to_start_with_a_duration_role_chaining_forbids(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Above 3600 s every request would fail at STS: the function says so and answers 500."""
+    monkeypatch.setenv("EXCHANGE_CREDENTIALS_DURATION_SECONDS", "7200")
+    lambda_handler.reset()
+    try:
+        result = lambda_handler.handler(v1_event(b"{}"), None)
+    finally:
+        lambda_handler.reset()
+    assert json.loads(result["body"])["error"] == "misconfigured"
+    assert "role chaining" in caplog.text

@@ -153,3 +153,32 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "keystore.url" in result.stderr
+
+
+def test_warns_when_nobody_is_allowed_and_no_role_is_set(
+    exchange_config_file: Callable[..., Path], aws_test_env: dict[str, str], moto_server: str
+) -> None:
+    """An empty allowlist and no default role still serve, after one warning line each."""
+    import os
+
+    from endorse_ble.testbed.exchange.pytest_fixtures import start_local_exchange
+
+    env = dict(os.environ)
+    running = start_local_exchange(exchange_config_file(allow=[], default_role_arn=None), env)
+    assert stop_local_exchange(running) == 0
+    log = "".join(running.stderr_lines)
+    assert "warning: nobody is allowed" in log
+    assert "warning: no role is set" in log
+
+
+def test_check_config_refuses_role_chaining_past_an_hour(tmp_path: Path) -> None:
+    """With --lambda, 7200 s is refused naming role chaining; 3600 s is fine."""
+    path = tmp_path / "exchange.toml"
+    path.write_text("[credentials]\nduration_seconds = 7200\n")
+    command = [sys.executable, "-m", "endorse_ble.exchange", "check-config", "--config", str(path)]
+    assert subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+    refused = subprocess.run([*command, "--lambda"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2
+    assert "role chaining" in refused.stderr
+    path.write_text("[credentials]\nduration_seconds = 3600\n")
+    assert subprocess.run([*command, "--lambda"], capture_output=True, timeout=30).returncode == 0
