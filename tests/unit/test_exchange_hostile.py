@@ -170,7 +170,7 @@ KNOWN = [
      400, "malformed_token"),
     ("surrogate-nonce-claim",
      request(signed(HEADER, {**good_payload(), "soracom-endorse-claim": {
-         "imsi": SimIdentity().imsi, "requestParameters": {"nonce": "\ud800"}}}), nonce="n"),
+         "imsi": SimIdentity().imsi, "requestParameters": {"nonce": "\ud800"}}}), nonce="abcdefgh"),
      403, "nonce_mismatch"),
 ]  # fmt: skip
 
