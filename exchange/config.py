@@ -9,6 +9,7 @@ Everything here is pure except :func:`load_config_file`, which reads one file.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from endorse_ble.exchange.errors import ConfigError
+from endorse_ble.tokenlink.durations import WAIT_RULE, is_wait_seconds
 from endorse_ble.tokenlink.endorse import (
     ENDORSE_AUDIENCE,
     ENDORSE_ISSUER,
@@ -224,14 +226,20 @@ def _coerce(section: str, key: str, value: Any, wanted: Any) -> Any:
             return value
         raise ConfigError(name, "must be an integer")
     if wanted in (float, "float"):
+        number = value
         if isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise ConfigError(name, "must be a number") from None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(name, "must be a number")
+        # NaN and infinity pass every "> 0" check yet mean nothing as a setting.
+        if (
+            isinstance(number, int | float)
+            and not isinstance(number, bool)
+            and math.isfinite(number)
+        ):
+            return float(number)
+        raise ConfigError(name, "must be a finite number")
     if not isinstance(value, str):
         raise ConfigError(name, "must be a string")
     return value
@@ -306,7 +314,6 @@ def _validate(config: ExchangeConfig) -> None:
         "keystore.cache_ttl_seconds": config.keystore.cache_ttl_seconds,
         "keystore.fetches_per_minute": config.keystore.fetches_per_minute,
         "keystore.fetch_burst": config.keystore.fetch_burst,
-        "keystore.timeout_seconds": config.keystore.timeout_seconds,
         "keystore.max_pem_bytes": config.keystore.max_pem_bytes,
         "keystore.max_cached_keys": config.keystore.max_cached_keys,
         "token.max_age_seconds": config.token.max_age_seconds,
@@ -317,14 +324,22 @@ def _validate(config: ExchangeConfig) -> None:
         "server.threads": config.server.threads,
         "server.connection_limit": config.server.connection_limit,
         "server.backlog": config.server.backlog,
-        "server.idle_timeout_seconds": config.server.idle_timeout_seconds,
-        "server.request_deadline_seconds": config.server.request_deadline_seconds,
         "server.max_header_bytes": config.server.max_header_bytes,
         "allowlist.max_cached": config.allowlist.max_cached,
     }
     for name, value in positive.items():
         if value <= 0:
             raise ConfigError(name, "must be positive")
+    waits = {
+        "keystore.timeout_seconds": config.keystore.timeout_seconds,
+        "aws.connect_timeout_seconds": config.aws.connect_timeout_seconds,
+        "aws.read_timeout_seconds": config.aws.read_timeout_seconds,
+        "server.idle_timeout_seconds": config.server.idle_timeout_seconds,
+        "server.request_deadline_seconds": config.server.request_deadline_seconds,
+    }
+    for name, seconds in waits.items():
+        if not is_wait_seconds(seconds):
+            raise ConfigError(name, f"must be {WAIT_RULE}")
     for name, number in {
         "keystore.negative_cache_seconds": config.keystore.negative_cache_seconds,
         "keystore.max_stale_seconds": config.keystore.max_stale_seconds,

@@ -45,6 +45,9 @@ from endorse_ble.exchange.wsgi import ExchangeApp
 from endorse_ble.tokenlink.net import is_loopback_host
 
 log = logging.getLogger(__name__)
+# waitress warns at every request queued behind busy threads: normal under load, and the
+# bounded thread pool is the point. Real trouble still shows at ERROR.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 # How often (seconds) waitress checks its channels: the granularity of the deadline.
 _CHECK_INTERVAL = 1

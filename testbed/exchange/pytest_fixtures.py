@@ -115,17 +115,24 @@ def moto_server(aws_test_env: dict[str, str]) -> Iterator[str]:
     server.stop()
 
 
+def _create_table(endpoint_url: str, prefix: str, key: str) -> str:
+    """A fresh pay-per-request DynamoDB table in moto keyed by the string ``key``."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=TEST_REGION)
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 @pytest.fixture
 def replay_table(moto_server: str) -> str:
     """A fresh DynamoDB replay table (``jti`` key, ``expires_at`` TTL) in moto."""
-    name = f"replay-{uuid.uuid4().hex[:12]}"
+    name = _create_table(moto_server, "replay", "jti")
     client = boto3.client("dynamodb", endpoint_url=moto_server, region_name=TEST_REGION)
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "jti", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "jti", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
     client.update_time_to_live(
         TableName=name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
@@ -136,15 +143,7 @@ def replay_table(moto_server: str) -> str:
 @pytest.fixture
 def allowlist_table(moto_server: str) -> str:
     """A fresh DynamoDB allowlist table (``imsi`` key) in moto."""
-    name = f"allowlist-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("dynamodb", endpoint_url=moto_server, region_name=TEST_REGION)
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "imsi", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "imsi", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    return _create_table(moto_server, "allowlist", "imsi")
 
 
 @pytest.fixture(scope="session")

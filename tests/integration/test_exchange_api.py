@@ -358,11 +358,23 @@ def test_lambda_handler_reads_its_config_from_the_environment(
         lambda_handler.reset()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "logged"),
+    [
+        ("EXCHANGE_KEYSTORE_URL", "http://keys.example/", "keystore.url"),
+        # Above 3600 s every AssumeRole of the function (role chaining) would fail.
+        ("EXCHANGE_CREDENTIALS_DURATION_SECONDS", "7200", "role chaining"),
+    ],
+)
 def test_lambda_handler_hides_configuration_errors(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    value: str,
+    logged: str,
 ) -> None:
     """A broken configuration answers 500 misconfigured, with details only in the log."""
-    monkeypatch.setenv("EXCHANGE_KEYSTORE_URL", "http://keys.example/")
+    monkeypatch.setenv(variable, value)
     lambda_handler.reset()
     try:
         result = lambda_handler.handler(v1_event(b"{}"), None)
@@ -370,8 +382,8 @@ def test_lambda_handler_hides_configuration_errors(
         lambda_handler.reset()
     answer = json.loads(result["body"])
     assert (result["statusCode"], answer["error"]) == (500, "misconfigured")
-    assert "keystore" not in answer["message"]
-    assert "keystore.url" in caplog.text
+    assert logged.split(".")[0] not in answer["message"]
+    assert logged in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -390,17 +402,3 @@ def test_lambda_survives_odd_events(
     result = LambdaAdapter(build_app(variant_config("default")))(event, None)
     assert result["statusCode"] in (400, 405)
     assert set(json.loads(result["body"])) == {"error", "message"}
-
-
-def test_lambda_refuses_to_start_with_a_duration_role_chaining_forbids(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Above 3600 s every request would fail at STS: the function says so and answers 500."""
-    monkeypatch.setenv("EXCHANGE_CREDENTIALS_DURATION_SECONDS", "7200")
-    lambda_handler.reset()
-    try:
-        result = lambda_handler.handler(v1_event(b"{}"), None)
-    finally:
-        lambda_handler.reset()
-    assert json.loads(result["body"])["error"] == "misconfigured"
-    assert "role chaining" in caplog.text

@@ -169,3 +169,28 @@ def test_refuses_bad_environment(env: dict[str, str], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_env(env)
     assert info.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[keystore]\ntimeout_seconds = 0", "keystore.timeout_seconds"),
+        ("[server]\nrequest_deadline_seconds = 86400", "server.request_deadline_seconds"),
+        ("[aws]\nread_timeout_seconds = nan", "aws.read_timeout_seconds"),
+        ("[keystore]\ncache_ttl_seconds = inf", "keystore.cache_ttl_seconds"),
+        ("[allowlist]\ncache_seconds = 120", "allowlist.cache_seconds"),
+        ('[allowlist]\nbackend = "file"', "allowlist.backend"),
+        ("[server]\nmax_drain_bytes = 10", "server.max_drain_bytes"),
+        ("[credentials]\nrole_chaining = true\nduration_seconds = 7200", "duration_seconds"),
+        (
+            '[allowlist]\nbackend = "dynamodb"\n[[allow]]\nimsi = "440103123456789"',
+            "allow",
+        ),
+    ],
+)
+def test_refuses_waits_caches_and_backends_out_of_range(toml: str, key: str) -> None:
+    """Waits follow the shared (0, 3600] rule, numbers are finite, revocation within a
+    minute, role chaining at most an hour, one allowlist source."""
+    with pytest.raises(ConfigError) as info:
+        parse_config_toml(toml)
+    assert key in str(info.value)
