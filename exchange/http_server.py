@@ -27,6 +27,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,7 +66,7 @@ class _TooLargeTask(ErrorTask):  # type: ignore[misc]
         decision = refusal(
             ExchangeError(ErrorCode.REQUEST_TOO_LARGE, f"the body exceeds {limit} bytes")
         )
-        record(decision, "-", 0.0)
+        record(decision, uuid.uuid4().hex, 0.0)
         body = json.dumps(decision.body).encode()
         self.status = "413 Request Entity Too Large"
         self.response_headers.extend(
