@@ -4,6 +4,7 @@ moto supports its resources."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from endorse_ble.exchange.config import check_role_chaining, config_from_env
 from endorse_ble.testbed.aws.env import TEST_REGION
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "exchange.yaml"
@@ -83,3 +85,22 @@ def _create_and_check(session: boto3.Session) -> None:
     )
     assert function["Handler"] == "endorse_ble.exchange.lambda_handler.handler"
     assert function["Environment"]["Variables"]["EXCHANGE_CREDENTIALS_ROLE_CHAINING"] == "true"
+
+
+def test_the_functions_environment_is_a_valid_lambda_configuration() -> None:
+    """The template's EXCHANGE_* variables (references filled in) pass the Lambda's checks."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    block = text.split("Variables:\n", 1)[1].split("\n\n", 1)[0]
+    env = {}
+    for name, value in re.findall(r"^ {10}(EXCHANGE_\w+): (.+)$", block, flags=re.MULTILINE):
+        if value.startswith("!"):  # a reference: a plausible stand-in of its type
+            value = {
+                "EXCHANGE_CREDENTIALS_DEFAULT_ROLE_ARN": "arn:aws:iam::123456789012:role/d",
+                "EXCHANGE_CREDENTIALS_DURATION_SECONDS": "3600",
+                "EXCHANGE_TOKEN_REQUIRE_NONCE": "true",
+            }.get(name, "table-name")
+        env[name] = value.strip('"')
+    assert len(env) >= 12
+    config = config_from_env(env)
+    check_role_chaining(config)
+    assert config.allowlist.backend == config.replay.backend == "dynamodb"
