@@ -6,10 +6,12 @@ benchmarks may pass their own key fetcher.
 
 from __future__ import annotations
 
+import os
+
 from endorse_ble.exchange.allowlist import AllowlistSource, CachedAllowlist, ConfigAllowlist
 from endorse_ble.exchange.allowlist_dynamodb import DynamoAllowlist
 from endorse_ble.exchange.aws_clients import dynamodb_client, sts_client
-from endorse_ble.exchange.config import ExchangeConfig
+from endorse_ble.exchange.config import ExchangeConfig, config_from_env
 from endorse_ble.exchange.issuer import StsIssuer
 from endorse_ble.exchange.key_binding import KeyBindingChecker
 from endorse_ble.exchange.keystore import KeyFetcher, KeyStore
@@ -72,3 +74,11 @@ def build_service(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None)
 def build_app(config: ExchangeConfig, key_fetcher: KeyFetcher | None = None) -> ExchangeApp:
     """The WSGI app of the exchange the configuration describes."""
     return ExchangeApp(build_service(config, key_fetcher))
+
+
+def app_from_env() -> ExchangeApp:
+    """The WSGI app configured as the Lambda is (``EXCHANGE_*``, ``EXCHANGE_CONFIG_FILE``).
+
+    For another WSGI server, e.g. ``gunicorn 'endorse_ble.exchange.app:app_from_env()'``.
+    """
+    return build_app(config_from_env(os.environ))
