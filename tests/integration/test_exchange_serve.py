@@ -48,6 +48,12 @@ def test_serves_credentials_and_stops_on_sigterm(
     log = "".join(local_exchange.stderr_lines)
     assert "refused token len=" in log
     assert token not in log
+    audit = [json.loads(line) for line in local_exchange.stderr_lines if line.startswith("{")]
+    assert [(a["outcome"], a["status"]) for a in audit] == [
+        ("issued", 200),
+        ("token_replayed", 409),
+    ]
+    assert {a["imsi"] for a in audit} == {SimIdentity().imsi}
 
 
 def test_refuses_an_oversized_body_from_its_header(local_exchange: RunningExchange) -> None:

@@ -258,3 +258,20 @@ def test_any_signed_claims_are_answered_with_a_documented_code(changes: dict[str
     body = request(signed(HEADER, payload))
     assert_documented(via_wsgi(body))
     assert_documented(via_lambda(body))
+
+
+EVENT_KEYS = ["version", "httpMethod", "rawPath", "path", "headers", "body", "isBase64Encoded"]
+
+
+@FAST
+@given(
+    st.dictionaries(st.sampled_from(EVENT_KEYS), JSON_VALUES, max_size=5),
+    st.dictionaries(st.sampled_from(["http", "path", "domainName", "requestId"]), JSON_VALUES),
+)
+def test_any_api_gateway_event_is_answered_with_a_documented_code(
+    event: dict[str, Any], context: dict[str, Any]
+) -> None:
+    """Events of any shape (fields missing, of the wrong type, odd text) never crash."""
+    event["requestContext"] = context
+    result = LAMBDA(event, None)
+    assert_documented((result["statusCode"], json.loads(result["body"])))
