@@ -11,7 +11,8 @@ import os
 from endorse_ble.exchange.allowlist import AllowlistSource, CachedAllowlist, ConfigAllowlist
 from endorse_ble.exchange.allowlist_dynamodb import DynamoAllowlist
 from endorse_ble.exchange.aws_clients import dynamodb_client, sts_client
-from endorse_ble.exchange.config import ExchangeConfig, config_from_env
+from endorse_ble.exchange.config import ExchangeConfig
+from endorse_ble.exchange.config_env import config_from_env
 from endorse_ble.exchange.issuer import StsIssuer
 from endorse_ble.exchange.key_binding import KeyBindingChecker
 from endorse_ble.exchange.keystore import KeyFetcher, KeyStore

@@ -8,7 +8,6 @@ Everything here is pure except :func:`load_config_file`, which reads one file.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import tomllib
@@ -47,10 +46,6 @@ ROLE_CHAINING_MAX_DURATION = 3600
 # IMEISV 16. Looser lower bounds keep test identities short.
 IMSI_PATTERN = re.compile(r"[0-9]{5,15}")
 IMEI_PATTERN = re.compile(r"[0-9]{14,16}")
-
-ENV_PREFIX = "EXCHANGE_"
-ENV_CONFIG_FILE = "EXCHANGE_CONFIG_FILE"
-ENV_ALLOW = "EXCHANGE_ALLOW"
 
 
 @dataclass(frozen=True)
@@ -182,7 +177,8 @@ class ExchangeConfig:
     public_url: str | None = None
 
 
-_SECTIONS: dict[str, type[Any]] = {
+#: The configuration's tables and the settings class each is read into.
+SECTIONS: dict[str, type[Any]] = {
     "keystore": KeystoreSettings,
     "token": TokenSettings,
     "replay": ReplaySettings,
@@ -191,7 +187,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "allowlist": AllowlistSettings,
     "server": ServerSettings,
 }
-_TOP_LEVEL: dict[str, type[Any]] = {"max_body_bytes": int, "public_url": str}
+#: Settings outside any table.
+TOP_LEVEL: dict[str, type[Any]] = {"max_body_bytes": int, "public_url": str}
 
 
 def _check_keystore_url(url: str) -> None:
@@ -384,15 +381,15 @@ def check_role_chaining(config: ExchangeConfig) -> None:
 
 def config_from_mapping(raw: Mapping[str, Any]) -> ExchangeConfig:
     """Build and validate an :class:`ExchangeConfig` from a nested mapping (parsed TOML)."""
-    unknown = set(raw) - set(_SECTIONS) - set(_TOP_LEVEL) - {"allow"}
+    unknown = set(raw) - set(SECTIONS) - set(TOP_LEVEL) - {"allow"}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown setting")
     parts: dict[str, Any] = {
-        name: _section(name, cls, raw[name]) for name, cls in _SECTIONS.items() if name in raw
+        name: _section(name, cls, raw[name]) for name, cls in SECTIONS.items() if name in raw
     }
     if "allow" in raw:
         parts["allow"] = _allow_entries(raw["allow"])
-    for key, wanted in _TOP_LEVEL.items():
+    for key, wanted in TOP_LEVEL.items():
         if key in raw:
             parts[key] = _coerce("", key, raw[key], wanted)
     config = ExchangeConfig(**parts)
@@ -416,55 +413,3 @@ def load_config_file(path: Path) -> ExchangeConfig:
     except OSError as exc:
         raise ConfigError("config file", f"cannot read {path}: {exc.strerror}") from None
     return parse_config_toml(text)
-
-
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    # EXCHANGE_<SECTION>_<KEY> -> raw[section][key]; EXCHANGE_ALLOW holds the allowlist as
-    # JSON (a list of {"imsi", "imei"?, "role_arn"?, "laptops"?}); EXCHANGE_MAX_BODY_BYTES
-    # and EXCHANGE_PUBLIC_URL are top level.
-    raw: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in {ENV_CONFIG_FILE, ENV_ALLOW}:
-            continue
-        rest = name[len(ENV_PREFIX) :].lower()
-        if rest in _TOP_LEVEL:
-            raw[rest] = value
-            continue
-        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
-            raise ConfigError(name, "unknown environment setting")
-        raw.setdefault(section, {})[rest[len(section) + 1 :]] = value
-    if ENV_ALLOW in environ:
-        try:
-            raw["allow"] = json.loads(environ[ENV_ALLOW])
-        except json.JSONDecodeError as exc:
-            raise ConfigError(ENV_ALLOW, f"not JSON: {exc.msg}") from None
-    return raw
-
-
-def config_from_env(environ: Mapping[str, str]) -> ExchangeConfig:
-    """Build the configuration from environment variables (the Lambda's way).
-
-    ``EXCHANGE_CONFIG_FILE`` names a TOML file to start from; ``EXCHANGE_<SECTION>_<KEY>``
-    variables override single settings and ``EXCHANGE_ALLOW`` the allowlist (JSON).
-    ``AWS_REGION`` (set by Lambda itself) is the region unless ``EXCHANGE_AWS_REGION`` is set.
-    """
-    base: dict[str, Any] = {}
-    path = environ.get(ENV_CONFIG_FILE)
-    if path:
-        try:
-            base = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(ENV_CONFIG_FILE, f"cannot read {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(ENV_CONFIG_FILE, str(exc)) from None
-    if "AWS_REGION" in environ:
-        aws = base.setdefault("aws", {})
-        if isinstance(aws, dict):
-            aws.setdefault("region", environ["AWS_REGION"])
-    for key, value in _env_overrides(environ).items():
-        if key in _SECTIONS and isinstance(base.get(key), dict):
-            base[key].update(value)
-        else:
-            base[key] = value
-    return config_from_mapping(base)

@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from endorse_ble.exchange.config import ExchangeConfig, config_from_env, load_config_file
+from endorse_ble.exchange.config import ExchangeConfig, load_config_file
+from endorse_ble.exchange.config_env import config_from_env
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from endorse_ble.exchange.app import build_service
-from endorse_ble.exchange.config import check_role_chaining, config_from_env
+from endorse_ble.exchange.config import check_role_chaining
+from endorse_ble.exchange.config_env import config_from_env
 from endorse_ble.exchange.errors import ConfigError, ErrorCode, ExchangeError
 from endorse_ble.exchange.wsgi import PROOFS_KEY, REQUEST_ID_KEY, Environ, ExchangeApp
 from endorse_ble.tokenlink.key_binding import PROOF_HEADER

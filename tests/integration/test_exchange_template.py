@@ -14,7 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from endorse_ble.exchange.config import check_role_chaining, config_from_env
+from endorse_ble.exchange.config import check_role_chaining
+from endorse_ble.exchange.config_env import config_from_env
 from endorse_ble.testbed.aws.env import TEST_REGION
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "exchange.yaml"

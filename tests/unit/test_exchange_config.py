@@ -9,10 +9,10 @@ import pytest
 from endorse_ble.exchange.config import (
     DEFAULT_KEYSTORE_URL,
     AllowEntry,
-    config_from_env,
     load_config_file,
     parse_config_toml,
 )
+from endorse_ble.exchange.config_env import config_from_env
 from endorse_ble.exchange.errors import ConfigError, ErrorCode
 
 ROLE = "arn:aws:iam::123456789012:role/endorse"
