@@ -53,6 +53,8 @@ logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 # How often (seconds) waitress checks its channels: the granularity of the deadline.
 _CHECK_INTERVAL = 1
 _DRAIN_CHUNK = 65536
+# How long stop() waits for the loop and for requests being answered.
+_STOP_SECONDS = 5.0
 
 
 class _TooLargeTask(ErrorTask):  # type: ignore[misc]
@@ -238,9 +240,14 @@ class ExchangeServer:
         """Close the listener and every connection, then stop the workers."""
         if self._thread is not None:
             # Closing from the loop's own thread: the loop ends once its map is empty.
-            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
-            self._thread.join()
+            self._server.trigger.pull_trigger(
+                lambda: wasyncore.close_all(self._map, ignore_all=True)
+            )
+            self._thread.join(_STOP_SECONDS)
+            if self._thread.is_alive():
+                log.error("the HTTP loop did not stop within %g s", _STOP_SECONDS)
             self._thread = None
         else:
-            wasyncore.close_all(self._map)
-        self._server.task_dispatcher.shutdown()
+            wasyncore.close_all(self._map, ignore_all=True)
+        # Requests being answered get a few seconds to finish; workers are daemons.
+        self._server.task_dispatcher.shutdown(timeout=_STOP_SECONDS)
