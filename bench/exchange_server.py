@@ -1,6 +1,6 @@
 """The local exchange server under load, against the same server doing only the STS call.
 
-    python -m bench.exchange_server [--clients 50] [--requests 20] [--quick]
+    python -m bench.exchange_server [--clients 50] [--requests 20]
 
 Serves, in one run and one process, two apps with the same waitress settings
 (``endorse-exchange serve``'s): the exchange (kid check, cached key, RS256, claims,
@@ -9,7 +9,8 @@ AssumeRole call per request (the SDK's cost is the floor). STS is a fast local s
 Each of ``--clients`` threads sends ``--requests`` requests with fresh tokens on fresh
 connections. Prints throughput and p99 of both, connection resets, and the targets:
 0 resets, throughput >= 0.5x the baseline's, p99 within 100 ms of the baseline's.
-``--quick`` runs 10 clients x 5 requests. Exits 1 when a target is missed.
+The quick mode (``python -m bench --quick``) runs 10 clients x 5 requests, ungated.
+Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from bench import iterations, verdict
 
 THROUGHPUT_RATIO = 0.5
 P99_MARGIN_SECONDS = 0.1
@@ -114,12 +117,9 @@ def _baseline_app(sts: Any, role: str) -> Callable[..., Iterable[bytes]]:
 def main(argv: list[str] | None = None) -> int:
     """Run both loads; return 0 when every target is met."""
     parser = argparse.ArgumentParser(prog="python -m bench.exchange_server")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=20, help="per client")
-    parser.add_argument("--quick", action="store_true", help="10 clients x 5 requests")
+    parser.add_argument("--clients", type=int, default=iterations(50, 10))
+    parser.add_argument("--requests", type=int, default=iterations(20, 5), help="per client")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.clients, args.requests = 10, 5
 
     from endorse_ble.exchange.app import build_app
     from endorse_ble.exchange.aws_clients import sts_client
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     met = ratio >= THROUGHPUT_RATIO and p99 - base_p99 <= P99_MARGIN_SECONDS and resets == 0
     met = met and base_resets == 0
     print("target met" if met else "TARGET MISSED")
-    return 0 if met else 1
+    return verdict(met)
 
 
 if __name__ == "__main__":

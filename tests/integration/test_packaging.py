@@ -76,6 +76,7 @@ def _run(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ("peripheral", ["run", "--config", "/nonexistent/gateway.toml"], "peripheral"),
         ("exchange", ["serve"], "exchange"),
         ("exchange", ["serve", "--config", "/nonexistent/exchange.toml"], "exchange"),
+        ("exchange", ["allow", "list"], "exchange"),
         ("central", ["scan"], "central"),
         ("central", ["credential-process"], "central"),
     ],
@@ -100,10 +101,11 @@ def test_help_works_without_any_extra(bare_python: Path, part: str) -> None:
     assert "COMMAND" in result.stdout
 
 
-def test_check_config_needs_no_extra(bare_python: Path) -> None:
-    """The gateway's config check is pure: it runs (and judges the file) on a bare install."""
+@pytest.mark.parametrize("part", ["peripheral", "exchange"])
+def test_check_config_needs_no_extra(bare_python: Path, part: str) -> None:
+    """The config checks are pure: they run (and judge the file) on a bare install."""
     result = _run(
-        bare_python, "-m", "endorse_ble.peripheral", "check-config", "--config", "/nonexistent"
+        bare_python, "-m", f"endorse_ble.{part}", "check-config", "--config", "/nonexistent"
     )
     assert "extra" not in result.stderr
     assert "Traceback" not in result.stderr
