@@ -81,7 +81,9 @@ def test_a_dribbled_request_is_cut_by_the_total_deadline(server: ExchangeServer)
             break  # the server answered or closed
         elapsed = time.monotonic() - started
     assert answer == b""
-    assert elapsed < 4.0  # deadline 1 s, checked every second
+    # Deadline 1 s, checked every second; the idle timeout (30 s) and the whole dribble
+    # (about 46 s) are far beyond this bound, so only the deadline can have cut it.
+    assert elapsed < 15.0
 
 
 @pytest.mark.parametrize(
