@@ -240,9 +240,14 @@ class ExchangeServer:
         """Close the listener and every connection, then stop the workers."""
         if self._thread is not None:
             # Closing from the loop's own thread: the loop ends once its map is empty.
-            self._server.trigger.pull_trigger(
-                lambda: wasyncore.close_all(self._map, ignore_all=True)
-            )
+            try:
+                self._server.trigger.pull_trigger(
+                    lambda: wasyncore.close_all(self._map, ignore_all=True)
+                )
+            except OSError as exc:
+                # The wake-up pipe is gone (closed under the loop); close from here.
+                log.warning("the HTTP loop cannot be woken (%s); closing it directly", exc)
+                wasyncore.close_all(self._map, ignore_all=True)
             self._thread.join(_STOP_SECONDS)
             if self._thread.is_alive():
                 log.error("the HTTP loop did not stop within %g s", _STOP_SECONDS)
