@@ -16,6 +16,7 @@ from endorse_ble.exchange.config import IMEI_PATTERN, IMSI_PATTERN, AllowEntry
 from endorse_ble.exchange.config_source import add_config_option, load_for
 from endorse_ble.exchange.errors import ExchangeError
 from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from endorse_ble.tokenlink.key_binding import is_thumbprint
 
 _PROG = "endorse-exchange allow"
 
@@ -29,6 +30,12 @@ def _imsi(text: str) -> str:
 def _imei(text: str) -> str:
     if not IMEI_PATTERN.fullmatch(text):
         raise argparse.ArgumentTypeError("an IMEI is 14-16 digits")
+    return text
+
+
+def _thumbprint(text: str) -> str:
+    if not is_thumbprint(text):
+        raise argparse.ArgumentTypeError("a laptop key is its thumbprint: 43 base64url characters")
     return text
 
 
@@ -48,7 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--imei", type=_imei, help="bind the SIM to this device")
     add.add_argument("--role-arn", type=_arn, help="role for this SIM (default: the default)")
     add.add_argument(
-        "--laptop", action="append", default=[], metavar="KEY", help="a laptop key bound to it"
+        "--laptop",
+        action="append",
+        default=[],
+        type=_thumbprint,
+        metavar="JKT",
+        help="the thumbprint of a laptop key enrolled for it (repeat for more)",
     )
     for name, text in (("remove", "delete a SIM's entry"), ("disable", "refuse a SIM, keep it")):
         action = actions.add_parser(name, help=text)
@@ -80,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     table = DynamoAllowlist(dynamodb_client(config.aws), args.table or config.allowlist.table)
     try:
         if args.action == "add":
-            entry = AllowEntry(args.imsi, args.imei, args.role_arn, True, tuple(args.laptop))
+            entry = AllowEntry(
+                args.imsi, args.imei, args.role_arn, laptops=tuple(args.laptop), enabled=True
+            )
             table.put(entry)
             print(f"allowed {args.imsi}")
         elif args.action in {"remove", "disable"}:

@@ -1,8 +1,9 @@
 """The allowlist in a DynamoDB table: lookups for the exchange, writes for admins.
 
 Table: partition key ``imsi`` (S); attributes ``imei`` (S), ``role_arn`` (S), ``enabled``
-(BOOL, absent means enabled) and ``laptops`` (a string set or list: the laptop keys bound
-to the SIM). Admins edit it with ``endorse-exchange allow add|remove|disable|list``.
+(BOOL, absent means enabled) and ``laptops`` (a string set or list: the RFC 7638
+thumbprints of the laptop keys enrolled for the SIM, for key binding). Admins edit it
+with ``endorse-exchange allow add|remove|disable|list``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from endorse_ble.exchange.aws_clients import AWS_ERRORS, aws_error_code
 from endorse_ble.exchange.config import IMEI_PATTERN, IMSI_PATTERN, AllowEntry
 from endorse_ble.exchange.errors import ErrorCode, ExchangeError
+from endorse_ble.tokenlink.key_binding import is_thumbprint
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -51,8 +53,8 @@ def entry_from_item(item: dict[str, Any]) -> AllowEntry:
     laptops = []
     for value in raw:
         key = value.get("S") if isinstance(value, dict) else value
-        if not isinstance(key, str):
-            raise ValueError("laptops holds something other than strings")
+        if not isinstance(key, str) or not is_thumbprint(key):
+            raise ValueError("laptops holds something other than key thumbprints")
         laptops.append(key)
     return AllowEntry(
         imsi=imsi,

@@ -21,6 +21,7 @@ from endorse_ble.testbed.endorse.server import EndorseSimulator
 from endorse_ble.testbed.endorse_keys import SimIdentity
 
 SIM = SimIdentity()
+JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"  # RFC 7638 section 3.1's example
 
 
 def allow(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,7 +56,7 @@ def test_admins_add_disable_and_remove_sims_and_the_exchange_obeys(
         return answer["statusCode"], json.loads(answer["body"]).get("error")
 
     assert exchange() == (403, "imsi_not_allowed")
-    added = allow(path, "add", SIM.imsi, "--imei", SIM.imei or "", "--laptop", "key-1")
+    added = allow(path, "add", SIM.imsi, "--imei", SIM.imei or "", "--laptop", JKT)
     assert added.returncode == 0, added.stderr
     assert exchange() == (200, None)
     listed = allow(path, "list", "--json")
@@ -64,7 +65,7 @@ def test_admins_add_disable_and_remove_sims_and_the_exchange_obeys(
         "imei": SIM.imei,
         "role_arn": None,
         "enabled": True,
-        "laptops": ["key-1"],
+        "laptops": [JKT],
     }
     assert allow(path, "disable", SIM.imsi).returncode == 0
     assert exchange() == (403, "imsi_not_allowed")

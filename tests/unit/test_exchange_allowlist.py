@@ -12,6 +12,8 @@ from endorse_ble.exchange.audit import Decision, audit_line
 from endorse_ble.exchange.config import AllowEntry
 
 IMSI = "440103123456789"
+JKT_A = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+JKT_B = "A" * 43
 
 
 class Clock:
@@ -57,8 +59,10 @@ def test_misses_are_cached_and_the_cache_is_bounded() -> None:
 
 
 def test_items_round_trip() -> None:
-    """An entry written as an item reads back the same."""
-    entry = AllowEntry(IMSI, "356938035643809", "arn:aws:iam::1:role/r", False, ("k1", "k2"))
+    """An entry written as an item reads back the same (laptops in sorted order)."""
+    entry = AllowEntry(
+        IMSI, "356938035643809", "arn:aws:iam::1:role/r", laptops=(JKT_B, JKT_A), enabled=False
+    )
     assert entry_from_item(dict(item_from_entry(entry))) == entry
     assert entry_from_item({"imsi": {"S": IMSI}}) == AllowEntry(IMSI)
 
@@ -74,6 +78,7 @@ def test_items_round_trip() -> None:
         {"imsi": {"S": IMSI}, "enabled": {"S": "true"}},
         {"imsi": {"S": IMSI}, "laptops": {"L": [{"N": "1"}]}},
         {"imsi": {"S": IMSI}, "laptops": {"S": "k"}},
+        {"imsi": {"S": IMSI}, "laptops": {"SS": ["not-a-thumbprint"]}},
     ],
 )
 def test_malformed_items_are_refused(item: dict[str, Any]) -> None:
