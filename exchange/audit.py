@@ -1,7 +1,8 @@
 """One JSON line per exchange decision, for CloudWatch Logs Insights and local logs.
 
 The line names the request, the SIM (only once its token verified), the outcome code, the
-role and how long the decision took; never the token, the nonce or a credential.
+role, the laptop key's thumbprint (with key binding) and how long the decision took; never
+the token, the nonce, a proof or a credential.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Decision:
     imsi: str | None = None
     imei: str | None = None
     role_arn: str | None = None
+    #: The thumbprint of the laptop key whose proof passed (key binding), if any.
+    laptop: str | None = None
 
 
 def audit_line(decision: Decision, request_id: str, duration_seconds: float) -> str:
@@ -42,6 +45,7 @@ def audit_line(decision: Decision, request_id: str, duration_seconds: float) -> 
             "imsi": decision.imsi,
             "imei": decision.imei,
             "role_arn": decision.role_arn,
+            "jkt": decision.laptop,
             "duration_ms": round(duration_seconds * 1000, 1),
         },
         separators=(",", ":"),

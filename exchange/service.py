@@ -87,6 +87,7 @@ def refusal(exc: ExchangeError, token: Token | None = None, grant: Grant | None 
         imsi=token.claim.imsi if token else None,
         imei=token.claim.imei if token else None,
         role_arn=grant.role_arn if grant else None,
+        laptop=grant.laptop if grant else None,
     )
 
 
@@ -168,4 +169,5 @@ class ExchangeService:
             imsi=grant.imsi,
             imei=grant.imei,
             role_arn=grant.role_arn,
+            laptop=grant.laptop,
         )

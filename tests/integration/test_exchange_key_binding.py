@@ -244,6 +244,7 @@ def test_key_binding_cases(
     if code is None:
         assert got["credentials"]["AccessKeyId"].startswith("ASIA")
         assert f"jkt={key_a.thumbprint}" in caplog.text
+        assert f'"jkt":"{key_a.thumbprint}"' in caplog.text  # the audit line
     for raw, proofs in sent:
         for secret in (json.loads(raw)["token"], *proofs):
             assert secret not in caplog.text
