@@ -99,6 +99,7 @@ def test_the_functions_environment_is_a_valid_lambda_configuration() -> None:
                 "EXCHANGE_CREDENTIALS_DEFAULT_ROLE_ARN": "arn:aws:iam::123456789012:role/d",
                 "EXCHANGE_CREDENTIALS_DURATION_SECONDS": "3600",
                 "EXCHANGE_TOKEN_REQUIRE_NONCE": "true",
+                "EXCHANGE_TOKEN_REQUIRE_KEY_BINDING": "true",
             }.get(name, "table-name")
         env[name] = value.strip('"')
     assert len(env) >= 12
