@@ -1,10 +1,12 @@
 """The gateway's GATT server: the token profile (docs/protocol.md) served through bless.
 
 The only gateway module that imports bless. bless 0.3.0's BlueZ backend drops the options
-BlueZ passes to ReadValue (offset, mtu, device), so any value longer than MTU-1 would
-reach a real central as a repeated prefix. We keep bless for what it does well (the D-Bus
-application, adapter lookup, advertisement) and register the profile's characteristics
-as a narrow subclass whose ReadValue honours the offset and reads one immutable snapshot.
+BlueZ passes to ReadValue/WriteValue (offset, mtu, device), so any value longer than MTU-1
+would reach a real central as a repeated prefix, and a challenge could not be told apart
+by central. We keep bless for what it does well (the D-Bus application, adapter lookup,
+advertisement) and register the profile's characteristics as a narrow subclass whose
+ReadValue honours the offset and reads one immutable snapshot, and whose WriteValue passes
+on the ``device`` that wrote.
 
 This module deliberately does not use ``from __future__ import annotations``: dbus_next
 reads D-Bus signatures from the annotation strings of ``@method`` functions.
@@ -29,7 +31,12 @@ from dbus_next.service import method
 
 from endorse_ble.peripheral import dbus_reply_fix
 from endorse_ble.peripheral.errors import PeripheralError
-from endorse_ble.peripheral.gatt_view import ChallengeHandler, GattSnapshot
+from endorse_ble.peripheral.gatt_view import (
+    ChallengeHandler,
+    ChallengeRefused,
+    ChallengeWrite,
+    GattSnapshot,
+)
 from endorse_ble.peripheral.log_limit import RateLimitedLog
 from endorse_ble.peripheral.settings import BleSettings
 from endorse_ble.tokenlink import profile
@@ -52,6 +59,20 @@ def _option_int(options: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) else 0
 
 
+#: A BlueZ object path is short; anything longer is not one (it keys a budget table).
+_MAX_DEVICE_PATH = 128
+
+
+def _option_device(options: dict[str, Any]) -> str:
+    """The ``device`` option (the remote central's object path), "" when absent."""
+    value = getattr(options.get("device"), "value", "")
+    return value if isinstance(value, str) and len(value) <= _MAX_DEVICE_PATH else ""
+
+
+#: What a writable characteristic calls: the value and the writing device's path.
+Writer = Callable[[bytes, str], None]
+
+
 class _ProfileCharacteristic(BlueZGattCharacteristic):
     """A GattCharacteristic1 whose reads honour BlueZ's ``offset`` option.
 
@@ -69,7 +90,7 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         index: int,
         service: Any,
         read: Callable[[], bytes] | None,
-        write: Callable[[bytes], None] | None,
+        write: Writer | None,
     ) -> None:
         super().__init__(uuid, flags, index, service)
         self._read = read
@@ -92,11 +113,17 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         if _option_int(options, "offset"):
             # Prepared (long) writes make no sense for a 64-byte nonce.
             raise DBusError("org.bluez.Error.InvalidOffset", "offset writes are not supported")
-        self._write(bytes(value))
+        self._write(bytes(value), _option_device(options))
 
 
 def _flags(*names: Flags) -> list[Flags]:
     return list(names)
+
+
+def _att_error(code: int) -> DBusError:
+    # BlueZ (gatt-database.c dbus_error_to_att_ecode) turns Failed with "0xNN" in the
+    # application range 0x80-0x9F into that ATT error.
+    return DBusError("org.bluez.Error.Failed", f"0x{code:02x}")
 
 
 class TokenGattServer:
@@ -192,28 +219,35 @@ class TokenGattServer:
 
         return read
 
-    def _write_challenge(self, value: bytes) -> None:
-        if not value:
-            self._on_challenge(None)
-            return
+    def _challenge_writer(self, *, bonded: bool) -> Writer:
+        def write(value: bytes, device: str) -> None:
+            self._write_challenge(value, device, bonded=bonded)
+
+        return write
+
+    def _write_challenge(self, value: bytes, device: str, *, bonded: bool) -> None:
+        nonce: str | None = None
+        if value:
+            try:
+                nonce = check_nonce(value)
+            except NonceError as exc:
+                _refusals.log(
+                    logging.INFO,
+                    "challenge-write",
+                    "refused a challenge write of %d bytes: %s",
+                    len(value),
+                    exc,
+                )
+                if exc.problem is NonceProblem.LENGTH:
+                    # BlueZ maps InvalidValueLength to ATT 0x0D.
+                    raise DBusError("org.bluez.Error.InvalidValueLength", str(exc)) from exc
+                raise _att_error(profile.ATT_NONCE_MALFORMED) from exc
         try:
-            nonce = check_nonce(value)
-        except NonceError as exc:
-            _refusals.log(
-                logging.INFO,
-                "challenge-write",
-                "refused a challenge write of %d bytes: %s",
-                len(value),
-                exc,
-            )
-            # BlueZ maps InvalidValueLength to ATT 0x0D and Failed to application error 0x80.
-            name = (
-                "org.bluez.Error.InvalidValueLength"
-                if exc.problem is NonceProblem.LENGTH
-                else "org.bluez.Error.Failed"
-            )
-            raise DBusError(name, str(exc)) from exc
-        self._on_challenge(nonce)
+            self._on_challenge(ChallengeWrite(nonce, device, bonded))
+        except ChallengeRefused as exc:
+            # A stranger may write every second: the log says so at a bounded rate.
+            _refusals.log(logging.INFO, "challenge-refused", "%s", exc.detail)
+            raise _att_error(exc.att_error) from exc
 
     async def _add_characteristics(self) -> None:
         service = self._server.services[profile.SERVICE_UUID].gatt
@@ -230,7 +264,18 @@ class TokenGattServer:
             self._read_status,
             None,
         )
-        await self._add(service, profile.CHALLENGE_UUID, [write], None, self._write_challenge)
+        await self._add(
+            service, profile.CHALLENGE_UUID, [write], None, self._challenge_writer(bonded=False)
+        )
+        # Always encrypt-write, whatever require_encryption says: BlueZ itself refuses it
+        # to a central without the bond's keys, which is what makes its budget safe.
+        await self._add(
+            service,
+            profile.BONDED_CHALLENGE_UUID,
+            [Flags.ENCRYPT_WRITE],
+            None,
+            self._challenge_writer(bonded=True),
+        )
         for index in range(profile.page_count_for(profile.MAX_ENCODED_BYTES)):
             await self._add(
                 service, profile.page_uuid(index), [read], self._page_reader(index), None
@@ -242,7 +287,7 @@ class TokenGattServer:
         uuid: str,
         flags: list[Flags],
         read: Callable[[], bytes] | None,
-        write: Callable[[bytes], None] | None,
+        write: Writer | None,
     ) -> _ProfileCharacteristic:
         # Mirrors bless's BlueZGattService.add_characteristic, with our subclass.
         index = len(service.characteristics) + 1
