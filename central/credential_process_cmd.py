@@ -14,16 +14,24 @@ import sys
 import time
 
 from endorse_ble.central.cli_text import HelpFormatter
+from endorse_ble.central.clock_skew import clock_advice
 from endorse_ble.central.credential_cache import (
     DEFAULT_SKEW_SECONDS,
     CredentialCache,
     render_process_json,
 )
-from endorse_ble.central.credential_flow import TokenSource, obtain_credentials
+from endorse_ble.central.credential_flow import (
+    FreshToken,
+    TokenSource,
+    gateway_token_source,
+    obtain_credentials,
+)
 from endorse_ble.central.credentials import AwsCredentials
-from endorse_ble.central.errors import CredentialsFileError, UsageError
+from endorse_ble.central.errors import BleReadError, CredentialsFileError, ReadFailure, UsageError
 from endorse_ble.central.failures import exit_code_table, explain, report
+from endorse_ble.central.file_lock import LockTimeout
 from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.gateway_session import gateway_deadline
 from endorse_ble.central.progress import Progress
 from endorse_ble.central.settings import Settings, add_config_options, resolve
 from endorse_ble.tokenlink.cli import EXIT_OK
@@ -97,7 +105,7 @@ def execute(
         settings = resolve(args)
         cache = cache or CredentialCache()
         if args.no_cache:
-            output = _fetch(settings, token_source).process_json()
+            output = _fetch(settings, token_source)[0].process_json()
         else:
             output = _cached_or_fetch(settings, cache, args.profile, args.skew, token_source)
     except EndorseBleError as exc:
@@ -106,9 +114,20 @@ def execute(
     return EXIT_OK
 
 
-def _fetch(settings: Settings, token_source: TokenSource | None) -> AwsCredentials:
+def _fetch(
+    settings: Settings, token_source: TokenSource | None
+) -> tuple[AwsCredentials, int | None]:
+    """Credentials, and the ``iat`` of the fresh token they came from (for clock checks)."""
+    seen: list[FreshToken] = []
+    source = token_source or gateway_token_source(settings.gateway, Progress(enabled=False))
+
+    def remembered() -> FreshToken:
+        seen.append(source())
+        return seen[-1]
+
     # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
-    return obtain_credentials(settings, Progress(enabled=False), token_source).credentials
+    result = obtain_credentials(settings, Progress(enabled=False), remembered)
+    return result.credentials, seen[-1].issued_at if seen else None
 
 
 def _cached_or_fetch(
@@ -121,20 +140,34 @@ def _cached_or_fetch(
     fields = cache.load(profile, skew)
     if fields is not None:
         return render_process_json(fields)
-    with cache.lock(profile):
+    # A run refreshing this profile is waited for (it leaves its result in the cache), but
+    # no longer than this run's own deadlines: the gateway session and the exchange.
+    wait = gateway_deadline(settings.gateway) + settings.exchange_timeout
+    lock = cache.lock(profile)
+    try:
+        lock.acquire(time.monotonic() + wait)
+    except LockTimeout:
+        raise BleReadError(
+            ReadFailure.DEADLINE,
+            f"another run refreshing profile {profile!r} did not finish within {wait:g} s",
+        ) from None
+    try:
         # Another run may have refreshed while we waited for the lock.
         fields = cache.load(profile, skew)
         if fields is not None:
             return render_process_json(fields)
-        credentials = _fetch(settings, token_source)
+        credentials, fresh_iat = _fetch(settings, token_source)
         _store(cache, profile, credentials.process_fields())
         if credentials.expires_at - skew <= time.time():
+            advice = clock_advice(time.time(), fresh_iat, None) or "lower --skew"
             print(
-                f"endorse-central: warning: the credentials last less than --skew {skew:g} s, "
-                "so every run will read the gateway: lower --skew",
+                f"endorse-credential-process: warning: the credentials last less than --skew "
+                f"{skew:g} s, so every run will read the gateway: {advice}",
                 file=sys.stderr,
             )
         return credentials.process_json()
+    finally:
+        lock.release()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,7 +73,16 @@ def execute(args: argparse.Namespace, token_source: TokenSource | None = None) -
     try:
         settings = resolve(args)
         progress = Progress(enabled=not args.quiet)
-        result = obtain_credentials(settings, progress, token_source)
+        check_target = None
+        if args.write_profile:
+            from endorse_ble.central.aws_credentials_file import check_profile_target
+
+            profile = args.write_profile
+
+            def check_target() -> object:
+                return check_profile_target(profile)
+
+        result = obtain_credentials(settings, progress, token_source, check_target)
         credentials = result.credentials
         progress.done(
             f"credentials for IMSI {result.subject.imsi or '?'}, expire {credentials.expiration}"
