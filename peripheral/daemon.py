@@ -15,15 +15,12 @@ import secrets
 from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
-from endorse_ble.peripheral.challenge_admission import ChallengeAdmission, Refusal
+from endorse_ble.peripheral.challenge_desk import ChallengeDesk
 from endorse_ble.peripheral.endorse_client import fetch_deadline_seconds
 from endorse_ble.peripheral.gatt_view import (
-    MAX_REFUSALS_SHOWN,
-    ChallengeHandler,
-    ChallengeRefused,
     ChallengeWrite,
+    GattEvents,
     GattSnapshot,
-    RefusalNote,
     choose_token,
     gatt_snapshot,
     next_expiry,
@@ -42,7 +39,6 @@ from endorse_ble.peripheral.status_line import format_status_line, modem_fault
 from endorse_ble.peripheral.step_watch import Progress
 from endorse_ble.peripheral.store_state import StoreError, StoreSnapshot, StoreState
 from endorse_ble.peripheral.token_store import TokenStore
-from endorse_ble.tokenlink import profile
 
 log = logging.getLogger(__name__)
 #: Refusals a central in range can cause at will: logged once a minute per kind at most.
@@ -53,9 +49,6 @@ LINK_CHECK_SECONDS = 2.0
 FETCH_SLACK_SECONDS = 5.0
 #: Most time shutting down may spend on BlueZ.
 GATT_STOP_SECONDS = 3.0
-
-#: A refusal stays in Status at least this long, so the refused central can read why.
-REFUSAL_SHOWN_SECONDS = 10.0
 
 
 class GattPublisher(Protocol):
@@ -79,7 +72,7 @@ class GatewayParts(Protocol):
 
     def modem(self, config: GatewayConfig) -> ClosableModem: ...
 
-    def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> GattPublisher: ...
+    def gatt(self, config: GatewayConfig, events: GattEvents) -> GattPublisher: ...
 
 
 class Lifecycle(Protocol):
@@ -120,10 +113,14 @@ class GatewayDaemon:
             progress=self._progress,
             max_reading_age=reading_max_age(config.modem),
         )
-        self._gatt = parts.gatt(config, self._on_challenge)
-        self._admission = ChallengeAdmission(config.refresh)
-        # Newest first; each with the monotonic time until which Status shows it.
-        self._refusals: list[tuple[RefusalNote, float]] = []
+        self._desk = ChallengeDesk(
+            self._store,
+            clock,
+            config.refresh,
+            lambda work, what: self._spawn(self._quietly(work, what)),
+            self._render,
+        )
+        self._gatt = parts.gatt(config, self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._modem_task: asyncio.Task[None] | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
@@ -181,7 +178,7 @@ class GatewayDaemon:
             fetch_deadline_seconds=fetch_deadline_seconds(config.endorse) + FETCH_SLACK_SECONDS,
             max_reading_age=reading_max_age(config.modem),
         )
-        self._admission.reconfigure(config.refresh)
+        self._desk.reconfigure(config.refresh)
         if self._modem_task is not None:
             self._modem_task.cancel()
         # A fetch or a poll still running in a worker thread keeps its old adapter.
@@ -191,7 +188,7 @@ class GatewayDaemon:
         if config.ble != old.ble:
             log.info("BLE settings changed: registering the GATT application again")
             await self._gatt.stop()
-            self._gatt = self._parts.gatt(config, self._on_challenge)
+            self._gatt = self._parts.gatt(config, self)
             self._last = None
             await self._gatt.start()
         self._render()
@@ -225,6 +222,7 @@ class GatewayDaemon:
 
     def _render(self, store: StoreSnapshot | None = None) -> None:
         store = store or self._store.snapshot()
+        self._desk.on_store(store)
         if store.state in (StoreState.READY, StoreState.FAILED):
             self._settled.set()
         now = self._clock.wall()
@@ -232,8 +230,6 @@ class GatewayDaemon:
         reading = self._watch.latest()
         health = None if reading is None else reading.health
         identity = None if reading is None else reading.identity
-        mono = self._clock.monotonic()
-        self._refusals = [(note, until) for note, until in self._refusals if until > mono]
         snapshot = gatt_snapshot(
             self._config.ble.name,
             store,
@@ -241,8 +237,8 @@ class GatewayDaemon:
             now,
             leeway,
             identity,
-            [note for note, _ in self._refusals],
-            mono,
+            self._desk.refusals(),
+            self._clock.monotonic(),
         )
         if snapshot != self._last:
             self._last = snapshot
@@ -286,45 +282,17 @@ class GatewayDaemon:
 
     # --- requests from the air --------------------------------------------------------------
 
-    def _on_challenge(self, write: ChallengeWrite) -> None:
-        # Called from a D-Bus method handler: never block; a refusal is raised as
-        # ChallengeRefused, which the GATT server answers with its ATT error.
-        nonce = write.nonce
-        if nonce is None:
+    def on_challenge(self, write: ChallengeWrite) -> None:
+        """GATT event (a D-Bus method handler: never blocks). A refusal is raised as
+        ChallengeRefused, which the GATT server answers with its ATT error."""
+        if write.nonce is None:
             self._spawn(self._quietly(self._store.get(), "token request"))
-            return
-        in_flight = self._store.challenge_in_flight()
-        if in_flight != nonce and self._store.challenge_token(nonce) is None:
-            # A new fetch: only one at a time, and only within the central's budget.
-            if in_flight is not None:
-                self._refuse(nonce, Refusal.BUSY, 0.0, profile.ATT_CHALLENGE_BUSY)
-            admission = self._admission.admit(
-                write.central, bonded=write.bonded, now=self._clock.monotonic()
-            )
-            if admission.refusal is not None:
-                self._refuse(
-                    nonce, admission.refusal, admission.retry_in, profile.ATT_CHALLENGE_REFUSED
-                )
-        # Joining the fetch for the same nonce, or its answer, costs nothing more.
-        try:
-            work = self._store.begin_challenge(nonce)
-        except StoreError as exc:
-            raise ChallengeRefused(profile.ATT_CHALLENGE_BUSY, str(exc)) from exc
-        self._spawn(self._quietly(work, "challenge"))
+        else:
+            self._desk.on_challenge(write)
 
-    def _refuse(self, nonce: str, why: Refusal, retry_in: float, att_error: int) -> None:
-        """Show the refusal in Status (tagged with the nonce) and raise it to the writer.
-
-        The challenge state and the served token are left alone: they may answer another
-        central, which is about to read them.
-        """
-        mono = self._clock.monotonic()
-        note = RefusalNote(profile.nonce_tag(nonce), why.value, mono + retry_in)
-        until = mono + max(retry_in, REFUSAL_SHOWN_SECONDS)
-        self._refusals = [(note, until), *self._refusals][:MAX_REFUSALS_SHOWN]
-        self._render()
-        detail = f"challenge refused ({why.value}); the next is allowed in {retry_in:.0f} s"
-        raise ChallengeRefused(att_error, detail)
+    def on_page_read(self, central: str, index: int, final: bool) -> None:
+        """GATT event: a central read a token page."""
+        self._desk.on_page_read(central, index, final)
 
     async def _quietly(self, work: Awaitable[Any], what: str) -> None:
         try:

@@ -32,9 +32,9 @@ from dbus_next.service import method
 from endorse_ble.peripheral import dbus_reply_fix
 from endorse_ble.peripheral.errors import PeripheralError
 from endorse_ble.peripheral.gatt_view import (
-    ChallengeHandler,
     ChallengeRefused,
     ChallengeWrite,
+    GattEvents,
     GattSnapshot,
 )
 from endorse_ble.peripheral.log_limit import RateLimitedLog
@@ -59,6 +59,8 @@ def _option_int(options: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) else 0
 
 
+#: The LE ATT MTU when BlueZ does not say (Core spec Vol 3, Part F, 3.2.8).
+_DEFAULT_MTU = 23
 #: A BlueZ object path is short; anything longer is not one (it keys a budget table).
 _MAX_DEVICE_PATH = 128
 
@@ -71,6 +73,9 @@ def _option_device(options: dict[str, Any]) -> str:
 
 #: What a writable characteristic calls: the value and the writing device's path.
 Writer = Callable[[bytes, str], None]
+#: Told of each read: the reading device's path, and whether the read reached the end of
+#: the value (the last response of BlueZ's Read Blob loop, at most MTU-1 bytes).
+ReadWitness = Callable[[str, bool], None]
 
 
 class _ProfileCharacteristic(BlueZGattCharacteristic):
@@ -91,10 +96,12 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         service: Any,
         read: Callable[[], bytes] | None,
         write: Writer | None,
+        witness: ReadWitness | None = None,
     ) -> None:
         super().__init__(uuid, flags, index, service)
         self._read = read
         self._write = write
+        self._witness = witness
 
     @method()
     def ReadValue(self, options: "a{sv}") -> "ay":  # noqa: F821, F722
@@ -104,6 +111,9 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         offset = _option_int(options, "offset")
         if offset > len(value):
             raise DBusError("org.bluez.Error.InvalidOffset", "offset past the end of the value")
+        if self._witness is not None:
+            mtu = _option_int(options, "mtu") or _DEFAULT_MTU
+            self._witness(_option_device(options), len(value) - offset <= mtu - 1)
         return value[offset:]
 
     @method()
@@ -129,9 +139,9 @@ def _att_error(code: int) -> DBusError:
 class TokenGattServer:
     """Serves the token profile on one BlueZ adapter, from snapshots the daemon publishes."""
 
-    def __init__(self, settings: BleSettings, on_challenge: ChallengeHandler) -> None:
+    def __init__(self, settings: BleSettings, events: GattEvents) -> None:
         self._settings = settings
-        self._on_challenge = on_challenge
+        self._events = events
         self._snapshot = GattSnapshot(profile.ServedToken(profile.empty_info(), ()), b"{}")
         self._server: Any = None
         self._info_char: Any = None
@@ -219,6 +229,12 @@ class TokenGattServer:
 
         return read
 
+    def _page_witness(self, index: int) -> ReadWitness:
+        def seen(device: str, final: bool) -> None:
+            self._events.on_page_read(device, index, final)
+
+        return seen
+
     def _challenge_writer(self, *, bonded: bool) -> Writer:
         def write(value: bytes, device: str) -> None:
             self._write_challenge(value, device, bonded=bonded)
@@ -243,7 +259,7 @@ class TokenGattServer:
                     raise DBusError("org.bluez.Error.InvalidValueLength", str(exc)) from exc
                 raise _att_error(profile.ATT_NONCE_MALFORMED) from exc
         try:
-            self._on_challenge(ChallengeWrite(nonce, device, bonded))
+            self._events.on_challenge(ChallengeWrite(nonce, device, bonded))
         except ChallengeRefused as exc:
             # A stranger may write every second: the log says so at a bounded rate.
             _refusals.log(logging.INFO, "challenge-refused", "%s", exc.detail)
@@ -278,7 +294,12 @@ class TokenGattServer:
         )
         for index in range(profile.page_count_for(profile.MAX_ENCODED_BYTES)):
             await self._add(
-                service, profile.page_uuid(index), [read], self._page_reader(index), None
+                service,
+                profile.page_uuid(index),
+                [read],
+                self._page_reader(index),
+                None,
+                self._page_witness(index),
             )
 
     async def _add(
@@ -288,10 +309,11 @@ class TokenGattServer:
         flags: list[Flags],
         read: Callable[[], bytes] | None,
         write: Writer | None,
+        witness: ReadWitness | None = None,
     ) -> _ProfileCharacteristic:
         # Mirrors bless's BlueZGattService.add_characteristic, with our subclass.
         index = len(service.characteristics) + 1
-        char = _ProfileCharacteristic(uuid, flags, index, service, read, write)
+        char = _ProfileCharacteristic(uuid, flags, index, service, read, write, witness)
         service.characteristics.append(char)
         await service.app._register_object(char)
         return char

@@ -8,8 +8,9 @@ for humans and never contains the token.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity
 from endorse_ble.peripheral.store_state import ChallengeState, StoreSnapshot, StoreState
@@ -51,9 +52,15 @@ class ChallengeRefused(Exception):
         super().__init__(detail)
 
 
-#: What the GATT server calls when a central writes a Challenge characteristic. It runs
-#: in the D-Bus method handler: it must not block, and raises ChallengeRefused to refuse.
-ChallengeHandler = Callable[[ChallengeWrite], None]
+class GattEvents(Protocol):
+    """What the GATT server tells the daemon. Both run in D-Bus method handlers: they must
+    not block."""
+
+    def on_challenge(self, write: ChallengeWrite) -> None:
+        """A central wrote a Challenge characteristic; raise ChallengeRefused to refuse."""
+
+    def on_page_read(self, central: str, index: int, final: bool) -> None:
+        """``central`` read page ``index``; ``final``: that read reached the page's end."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from endorse_ble.testbed.bluez import att
 from endorse_ble.testbed.bluez.buses import BusPair
 from endorse_ble.testbed.bluez.control_service import ControlService
 from endorse_ble.testbed.bluez.errors import FakeBluezError
-from endorse_ble.testbed.bluez.fake import FakeBluez
+from endorse_ble.testbed.bluez.fake import MAX_LAPTOPS, FakeBluez
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +44,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=att.MIN_MTU,
         help="ATT MTU of new connections, 23..517 (default 23)",
     )
+    parser.add_argument(
+        "--laptops",
+        type=int,
+        choices=range(1, MAX_LAPTOPS + 1),
+        default=1,
+        metavar="N",
+        help=f"independent laptop adapters hci1..hciN, 1..{MAX_LAPTOPS} (default 1)",
+    )
+    parser.add_argument(
+        "--att-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds an unanswered ATT request waits before the link is dropped, as "
+        "BlueZ does (default 30)",
+    )
     parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
 
 
-async def serve(buses: BusPair, mtu: int) -> None:
+async def serve(buses: BusPair, mtu: int, laptops: int = 1, att_timeout: float = 30.0) -> None:
     """Run the fake and its control service until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    fake = FakeBluez(buses.peripheral.address, buses.central.address, mtu)
+    fake = FakeBluez(buses.peripheral.address, buses.central.address, mtu, laptops, att_timeout)
     control = ControlService(fake, buses.central.address)
     await fake.start()
     await control.start()
@@ -80,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     buses = BusPair()
     try:
         buses.start()
-        asyncio.run(serve(buses, args.mtu))
+        asyncio.run(serve(buses, args.mtu, args.laptops, args.att_timeout))
     except FakeBluezError as err:
         logger.error("%s", err)
         return 1

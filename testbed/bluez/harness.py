@@ -148,7 +148,9 @@ class FakeBluezHandle:
 
 
 @contextlib.asynccontextmanager
-async def running_fake_bluez(mtu: int, log_dir: Path) -> AsyncIterator[FakeBluezHandle]:
+async def running_fake_bluez(
+    mtu: int, log_dir: Path, laptops: int = 1, att_timeout: float = 30.0
+) -> AsyncIterator[FakeBluezHandle]:
     """Start ``python -m endorse_ble.testbed bluez``, yield a handle, stop everything afterwards."""
     proc = await spawn(
         subprocess_env(""),
@@ -157,6 +159,10 @@ async def running_fake_bluez(mtu: int, log_dir: Path) -> AsyncIterator[FakeBluez
         "bluez",
         "--mtu",
         str(mtu),
+        "--laptops",
+        str(laptops),
+        "--att-timeout",
+        str(att_timeout),
         stderr=log_dir / "fake-bluez.log",
     )
     try:
