@@ -21,7 +21,7 @@ from typing import Any
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
 from endorse_ble.central.errors import BleReadError, ReadFailure
@@ -152,7 +152,7 @@ def _att_code(text: str) -> int | None:
 
 def _link_error(exc: BleakError | EOFError | asyncio.TimeoutError) -> Exception:
     text = str(exc)
-    code = _att_code(text)
+    code = exc.code if isinstance(exc, BleakGATTProtocolError) else _att_code(text)
     if code is not None and code >= 0x80:
         return AttError(code, text)
     return _translate(exc)
@@ -207,7 +207,7 @@ async def _bluez_paired(client: BleakClient) -> bool | None:
             return None
         return bool((await get_global_bluez_manager()).is_paired(path))
     except Exception:  # a private detail that moved: just "unknown"
-        log.debug("cannot tell whether the gateway is paired", exc_info=True)
+        log.info("cannot tell whether the gateway is paired", exc_info=True)
         return None
 
 

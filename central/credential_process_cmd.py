@@ -11,29 +11,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from endorse_ble.central.cli_text import HelpFormatter
-from endorse_ble.central.clock_skew import clock_advice
 from endorse_ble.central.credential_cache import (
     DEFAULT_SKEW_SECONDS,
     CredentialCache,
     render_process_json,
 )
 from endorse_ble.central.credential_flow import (
-    FreshToken,
     TokenSource,
-    gateway_token_source,
-    obtain_credentials,
 )
-from endorse_ble.central.credentials import AwsCredentials
-from endorse_ble.central.errors import BleReadError, CredentialsFileError, ReadFailure, UsageError
-from endorse_ble.central.failures import exit_code_table, explain, report
-from endorse_ble.central.file_lock import LockTimeout
+from endorse_ble.central.errors import UsageError
+from endorse_ble.central.failures import exit_code_table, report
 from endorse_ble.central.gateway_options import add_gateway_options
-from endorse_ble.central.gateway_session import gateway_deadline
+from endorse_ble.central.profile_refresh import cached_or_refreshed, fetch
 from endorse_ble.central.progress import Progress
-from endorse_ble.central.settings import Settings, add_config_options, resolve
+from endorse_ble.central.settings import add_config_options, resolve
 from endorse_ble.tokenlink.cli import EXIT_OK
 from endorse_ble.tokenlink.errors import EndorseBleError
 
@@ -84,15 +77,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
-def _store(cache: CredentialCache, profile: str, fields: dict[str, str]) -> None:
-    # Credentials in hand are still worth printing when the cache cannot be written.
-    try:
-        cache.store(profile, fields)
-    except OSError as exc:
-        failure = explain(CredentialsFileError(cache.path(profile), exc.strerror or str(exc)))
-        print(f"endorse-central: warning: not cached: {failure.message}", file=sys.stderr)
-
-
 def execute(
     args: argparse.Namespace,
     token_source: TokenSource | None = None,
@@ -104,70 +88,23 @@ def execute(
             raise UsageError("--profile NAME is required (it names the cache entry)")
         settings = resolve(args)
         cache = cache or CredentialCache()
+        # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
+        progress = Progress(enabled=False)
         if args.no_cache:
-            output = _fetch(settings, token_source)[0].process_json()
+            output = fetch(settings, progress, token_source).result.credentials.process_json()
         else:
-            output = _cached_or_fetch(settings, cache, args.profile, args.skew, token_source)
+            fields, _ = cached_or_refreshed(
+                settings,
+                cache,
+                args.profile,
+                args.skew,
+                lambda: fetch(settings, progress, token_source),
+            )
+            output = render_process_json(fields)
     except EndorseBleError as exc:
         return report(exc)
     sys.stdout.write(output + "\n")
     return EXIT_OK
-
-
-def _fetch(
-    settings: Settings, token_source: TokenSource | None
-) -> tuple[AwsCredentials, int | None]:
-    """Credentials, and the ``iat`` of the fresh token they came from (for clock checks)."""
-    seen: list[FreshToken] = []
-    source = token_source or gateway_token_source(settings.gateway, Progress(enabled=False))
-
-    def remembered() -> FreshToken:
-        seen.append(source())
-        return seen[-1]
-
-    # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
-    result = obtain_credentials(settings, Progress(enabled=False), remembered)
-    return result.credentials, seen[-1].issued_at if seen else None
-
-
-def _cached_or_fetch(
-    settings: Settings,
-    cache: CredentialCache,
-    profile: str,
-    skew: float,
-    token_source: TokenSource | None,
-) -> str:
-    fields = cache.load(profile, skew)
-    if fields is not None:
-        return render_process_json(fields)
-    # A run refreshing this profile is waited for (it leaves its result in the cache), but
-    # no longer than this run's own deadlines: the gateway session and the exchange.
-    wait = gateway_deadline(settings.gateway) + settings.exchange_timeout
-    lock = cache.lock(profile)
-    try:
-        lock.acquire(time.monotonic() + wait)
-    except LockTimeout:
-        raise BleReadError(
-            ReadFailure.DEADLINE,
-            f"another run refreshing profile {profile!r} did not finish within {wait:g} s",
-        ) from None
-    try:
-        # Another run may have refreshed while we waited for the lock.
-        fields = cache.load(profile, skew)
-        if fields is not None:
-            return render_process_json(fields)
-        credentials, fresh_iat = _fetch(settings, token_source)
-        _store(cache, profile, credentials.process_fields())
-        if credentials.expires_at - skew <= time.time():
-            advice = clock_advice(time.time(), fresh_iat, None) or "lower --skew"
-            print(
-                f"endorse-credential-process: warning: the credentials last less than --skew "
-                f"{skew:g} s, so every run will read the gateway: {advice}",
-                file=sys.stderr,
-            )
-        return credentials.process_json()
-    finally:
-        lock.release()
 
 
 def run(args: argparse.Namespace) -> int:

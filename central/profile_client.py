@@ -251,6 +251,11 @@ class ProfileClient:
         if self._use_bonded is None:
             paired = await self._link.paired()
             self._use_bonded = self._options.pair if paired is None else paired
+            log.info(
+                "paired with the gateway: %s; challenging through %s",
+                "unknown" if paired is None else paired,
+                "Bonded Challenge" if self._use_bonded else "Challenge",
+            )
         return self._use_bonded
 
     async def _await_answer(self, nonce: str | None, tag: int, deadline: float) -> TokenRead | None:

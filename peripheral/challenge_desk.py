@@ -103,6 +103,12 @@ class ChallengeDesk:
                 write.central, bonded=write.bonded, now=self._clock.monotonic()
             )
             if admission.refusal is not None:
+                log.info(
+                    "%s challenge from %s refused: %s",
+                    "bonded" if write.bonded else "plain",
+                    write.central or "?",
+                    admission.refusal.value,
+                )
                 self._refuse(
                     nonce, admission.refusal, admission.retry_in, profile.ATT_CHALLENGE_REFUSED
                 )

@@ -1,10 +1,13 @@
 """``endorse-testbed bluez``: two private buses and the fake BlueZ, until SIGINT/SIGTERM.
 
-stdout carries exactly three lines for machines::
+stdout carries these lines for machines (``LAPTOP_BUS_hciN`` only with ``--laptops``)::
 
     PERIPHERAL_BUS=unix:path=/tmp/fakebluez-peripheral-.../bus,guid=...
     CENTRAL_BUS=unix:path=/tmp/fakebluez-central-.../bus,guid=...
+    LAPTOP_BUS_hci2=unix:path=/tmp/fakebluez-laptop2-.../bus,guid=...
     READY
+
+Each laptop (hci1 on CENTRAL_BUS, hci2... on their own buses) is a separate host.
 
 A process joins a side by setting ``DBUS_SYSTEM_BUS_ADDRESS`` to that side's address
 before its first D-Bus connection (bless on the peripheral bus, bleak on the central bus;
@@ -69,13 +72,22 @@ async def serve(buses: BusPair, mtu: int, laptops: int = 1, att_timeout: float =
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    fake = FakeBluez(buses.peripheral.address, buses.central.address, mtu, laptops, att_timeout)
+    fake = FakeBluez(
+        buses.peripheral.address,
+        buses.central.address,
+        mtu,
+        laptops,
+        att_timeout,
+        [bus.address for bus in buses.laptops],
+    )
     control = ControlService(fake, buses.central.address)
     await fake.start()
     await control.start()
     try:
         sys.stdout.write(f"PERIPHERAL_BUS={buses.peripheral.address}\n")
         sys.stdout.write(f"CENTRAL_BUS={buses.central.address}\n")
+        for number, bus in enumerate(buses.laptops[1:], start=2):
+            sys.stdout.write(f"LAPTOP_BUS_hci{number}={bus.address}\n")
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         await stop.wait()
@@ -93,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    buses = BusPair()
+    buses = BusPair(args.laptops)
     try:
         buses.start()
         asyncio.run(serve(buses, args.mtu, args.laptops, args.att_timeout))

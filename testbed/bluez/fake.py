@@ -72,8 +72,9 @@ async def _add_match(bus: MessageBus, rule: str) -> None:
 
 
 class FakeBluez:
-    """bluetoothd for the gateway host and ``laptops`` laptop adapters (hci1..hciN) on the
-    central bus; start/stop/restart, faults shared, counters per laptop."""
+    """bluetoothd for the gateway host and ``laptops`` laptops (adapters hci1..hciN, each
+    on its own bus when ``laptop_buses`` gives them: separate hosts); start/stop/restart,
+    faults shared, counters per laptop."""
 
     def __init__(
         self,
@@ -82,11 +83,16 @@ class FakeBluez:
         mtu: int,
         laptops: int = 1,
         att_timeout: float = 30.0,
+        laptop_buses: list[str] | None = None,
     ) -> None:
         if not 1 <= laptops <= MAX_LAPTOPS:
             raise ValueError(f"laptops must be 1..{MAX_LAPTOPS}, not {laptops}")
         self.peripheral_address = peripheral_address
         self.central_address = central_address
+        #: The bus of each laptop (hci1 first); by default all on the central bus.
+        self.laptop_buses = laptop_buses or [central_address] * laptops
+        if len(self.laptop_buses) != laptops:
+            raise ValueError("one bus address per laptop")
         self.laptop_counters = [AirCounters() for _ in range(laptops)]
         #: hci1's counters (the only laptop unless --laptops says otherwise).
         self.counters = self.laptop_counters[0]
@@ -105,13 +111,17 @@ class FakeBluez:
     async def start(self) -> None:
         """Connect to both buses, export the adapters and own ``org.bluez``."""
         pbus = await _connect(self.peripheral_address)
-        cbus = await _connect(self.central_address)
-        self._buses = [pbus, cbus]
-        pserver, cserver = ObjectServer(pbus), ObjectServer(cbus)
+        central_buses: dict[str, MessageBus] = {}
+        for address in self.laptop_buses:
+            if address not in central_buses:
+                central_buses[address] = await _connect(address)
+        self._buses = [pbus, *central_buses.values()]
+        pserver = ObjectServer(pbus)
+        cservers = {address: ObjectServer(bus) for address, bus in central_buses.items()}
         self.peripheral = PeripheralSide(pserver, PERIPHERAL_ADDRESS, self._adverts_changed)
         self.centrals = [
             CentralSide(
-                cserver,
+                cservers[self.laptop_buses[index]],
                 laptop_address(index),
                 self.peripheral,
                 counters,
@@ -121,13 +131,14 @@ class FakeBluez:
             for index, counters in enumerate(self.laptop_counters)
         ]
         self.central = self.centrals[0]
-        for server in (pserver, cserver):
+        for server in (pserver, *cservers.values()):
             server.attach()
         self.peripheral.install()
         for central in self.centrals:
             central.install()
         pbus.add_message_handler(self._on_peripheral_signal)
-        cbus.add_message_handler(self._on_central_signal)
+        for bus in central_buses.values():
+            bus.add_message_handler(self._on_central_signal)
         for bus in self._buses:
             await _add_match(bus, _NAME_OWNER_RULE)
         await _add_match(pbus, _VALUE_RULE)
@@ -201,6 +212,8 @@ class FakeBluez:
             return False
         gone = self._left(msg)
         if gone is not None:
+            # Unique names are per bus, but a stale match on another laptop's bus is
+            # harmless: that name owns nothing there.
             for central in self.centrals:
                 self._spawn(central.forget_sender(gone))
         return False
