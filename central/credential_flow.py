@@ -96,6 +96,16 @@ def obtain_credentials(
 ) -> ExchangeResult:
     """Run the whole flow; raises BleReadError, ExchangeClientError, UsageError,
     CredentialsFileError (from ``check_target``, which runs before the token is fetched)."""
+    return obtain(settings, progress, token_source, check_target)[0]
+
+
+def obtain(
+    settings: Settings,
+    progress: Progress,
+    token_source: TokenSource | None = None,
+    check_target: Callable[[], object] | None = None,
+) -> tuple[ExchangeResult, FreshToken]:
+    """:func:`obtain_credentials`, with the fresh token the credentials came from."""
     url = settings.require_exchange_url()
     if check_target is not None:
         check_target()
@@ -106,7 +116,7 @@ def obtain_credentials(
             client.check_reachable()
         fresh = (token_source or gateway_token_source(settings.gateway, progress, thumbprint))()
         with progress.step("exchanging the token for AWS credentials...", timing="exchange"):
-            return exchange_token(client, fresh)
+            return exchange_token(client, fresh), fresh
 
 
 def _prover(key: LaptopKey | None) -> Callable[[str, str, str], str] | None:

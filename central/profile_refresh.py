@@ -15,12 +15,7 @@ from dataclasses import dataclass
 
 from endorse_ble.central.clock_skew import clock_advice
 from endorse_ble.central.credential_cache import CredentialCache
-from endorse_ble.central.credential_flow import (
-    FreshToken,
-    TokenSource,
-    gateway_token_source,
-    obtain_credentials,
-)
+from endorse_ble.central.credential_flow import TokenSource, obtain
 from endorse_ble.central.credentials import ExchangeResult
 from endorse_ble.central.errors import BleReadError, CredentialsFileError, ReadFailure
 from endorse_ble.central.failures import explain
@@ -45,15 +40,8 @@ def fetch(
     check_target: Callable[[], object] | None = None,
 ) -> Fetched:
     """The whole flow, remembering the fresh token's ``iat`` for clock checks."""
-    seen: list[FreshToken] = []
-    source = token_source or gateway_token_source(settings.gateway, progress)
-
-    def remembered() -> FreshToken:
-        seen.append(source())
-        return seen[-1]
-
-    result = obtain_credentials(settings, progress, remembered, check_target)
-    return Fetched(result, seen[-1].issued_at if seen else None)
+    result, fresh = obtain(settings, progress, token_source, check_target)
+    return Fetched(result, fresh.issued_at)
 
 
 def cached_or_refreshed(

@@ -132,6 +132,7 @@ def test_ctrl_c_in_credential_process_is_one_line(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with subprocess.Popen(
             [
+                sys.executable,
                 str(ROOT / "bin" / "endorse-credential-process"),
                 "--profile",
                 "gw",
