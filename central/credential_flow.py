@@ -23,7 +23,6 @@ from endorse_ble.central.credentials import ExchangeResult
 from endorse_ble.central.errors import ExchangeClientError
 from endorse_ble.central.exchange_client import ExchangeClient
 from endorse_ble.central.gateway_session import with_gateway
-from endorse_ble.central.key_proof import make_proof
 from endorse_ble.central.laptop_key import LaptopKey, key_name, load_key
 from endorse_ble.central.progress import Progress
 from endorse_ble.central.settings import Settings
@@ -120,4 +119,9 @@ def obtain(
 
 
 def _prover(key: LaptopKey | None) -> Callable[[str, str, str], str] | None:
-    return functools.partial(make_proof, key) if key is not None else None
+    if key is None:
+        return None
+    # PyJWT and its crypto load only for a laptop with an enrolled key.
+    from endorse_ble.central.key_proof import make_proof
+
+    return functools.partial(make_proof, key)
