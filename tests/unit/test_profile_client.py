@@ -169,16 +169,28 @@ async def test_busy_is_waited_out_and_written_again(signer: EndorseSigner) -> No
     assert len(gateway.writes) == 2
 
 
-async def test_budget_refusal_names_the_wait_from_status() -> None:
-    gateway = Gateway(
-        status={
-            "v": 1,
-            "refused": [
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (
+            [
                 {"tag": 1, "why": "budget", "next_in": 5},
-                {"tag": profile.nonce_tag(NONCE), "why": "budget", "next_in": 40},
+                {"tag": "OURS", "why": "budget", "next_in": 40},
             ],
-        }
-    )
+            ["this laptop's budget", "next is allowed in 40 s"],
+        ),
+        ([{"tag": "OURS", "why": "ceiling", "next_in": 170}], ["hourly limit", "170 s"]),
+        ([{"tag": 1, "why": "budget", "next_in": 5}], ["budget"]),
+    ],
+    ids=["budget", "ceiling", "not-listed"],
+)
+async def test_budget_refusal_names_why_and_the_wait_from_status(
+    entries: list[dict[str, object]], expected: list[str]
+) -> None:
+    """ATT 0x82: the reason and wait come from Status's entry with our nonce's tag."""
+    ours = profile.nonce_tag(NONCE)
+    refused = [{**e, "tag": ours if e["tag"] == "OURS" else e["tag"]} for e in entries]
+    gateway = Gateway(status={"v": 1, "refused": refused})
 
     def refuse(uuid: str, data: bytes) -> None:
         raise AttError(profile.ATT_CHALLENGE_REFUSED, "refused")
@@ -187,26 +199,7 @@ async def test_budget_refusal_names_the_wait_from_status() -> None:
     with pytest.raises(BleReadError) as caught:
         await client(gateway).challenge(NONCE)
     assert caught.value.reason is ReadFailure.BUDGET
-    assert "budget" in str(caught.value) and "next is allowed in 40 s" in str(caught.value)
-
-
-async def test_ceiling_refusal_is_named_as_such() -> None:
-    gateway = Gateway(
-        status={
-            "v": 1,
-            "refused": [
-                {"tag": profile.nonce_tag(NONCE), "why": "ceiling", "next_in": 170},
-            ],
-        }
-    )
-
-    def refuse(uuid: str, data: bytes) -> None:
-        raise AttError(profile.ATT_CHALLENGE_REFUSED, "refused")
-
-    gateway.on_write = refuse
-    with pytest.raises(BleReadError) as caught:
-        await client(gateway).challenge(NONCE)
-    assert "hourly limit" in str(caught.value) and "170 s" in str(caught.value)
+    assert all(text in str(caught.value) for text in expected), str(caught.value)
 
 
 async def test_another_centrals_failure_is_not_ours(signer: EndorseSigner) -> None:
