@@ -141,11 +141,19 @@ class ProfileClient:
             raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
 
     async def read_status(self) -> dict[str, Any]:
-        """Read the gateway's status record (never contains the token)."""
-        try:
-            return profile.decode_status(await self._link.read(profile.STATUS_UUID))
-        except profile.ProfileError as exc:
-            raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
+        """Read the gateway's status record (never contains the token).
+
+        Status is one long read (several Read Blobs at a small MTU) and may change between
+        them, like the pages: a record that does not parse is read again, a bounded number
+        of times (docs/protocol.md, "Status")."""
+        for attempt in range(self._options.max_torn_retries + 1):
+            try:
+                return profile.decode_status(await self._link.read(profile.STATUS_UUID))
+            except profile.ProfileError as exc:
+                if attempt == self._options.max_torn_retries:
+                    raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
+                log.info("the status record changed while being read: reading it again")
+        raise AssertionError("unreachable")
 
     async def _read_pages(self, info: profile.InfoRecord) -> str:
         pages = [await self._link.read(profile.page_uuid(i)) for i in range(info.page_count)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dbus_fast import Message, MessageType
@@ -137,8 +137,11 @@ class FakeBluez:
         for central in self.centrals:
             central.install()
         pbus.add_message_handler(self._on_peripheral_signal)
-        for bus in central_buses.values():
-            bus.add_message_handler(self._on_central_signal)
+        for address, bus in central_buses.items():
+            on_bus = [
+                c for c, a in zip(self.centrals, self.laptop_buses, strict=True) if a == address
+            ]
+            bus.add_message_handler(self._central_signal_handler(on_bus))
         for bus in self._buses:
             await _add_match(bus, _NAME_OWNER_RULE)
         await _add_match(pbus, _VALUE_RULE)
@@ -207,13 +210,17 @@ class FakeBluez:
                     central.on_app_value(str(msg.sender), str(msg.path), bytes(value))
         return False
 
-    def _on_central_signal(self, msg: Message) -> bool:
-        if msg.message_type != MessageType.SIGNAL:
+    def _central_signal_handler(self, centrals: list[CentralSide]) -> Callable[[Message], bool]:
+        """The handler for one laptop bus: unique names are per bus, so a client leaving
+        one laptop's bus must not end the sessions of a namesake on another's."""
+
+        def handler(msg: Message) -> bool:
+            if msg.message_type != MessageType.SIGNAL:
+                return False
+            gone = self._left(msg)
+            if gone is not None:
+                for central in centrals:
+                    self._spawn(central.forget_sender(gone))
             return False
-        gone = self._left(msg)
-        if gone is not None:
-            # Unique names are per bus, but a stale match on another laptop's bus is
-            # harmless: that name owns nothing there.
-            for central in self.centrals:
-                self._spawn(central.forget_sender(gone))
-        return False
+
+        return handler

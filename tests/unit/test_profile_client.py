@@ -284,3 +284,24 @@ async def test_no_answer_times_out_polling_without_notifications() -> None:
         await client(gateway, timeout=0.6, notify=False).challenge(NONCE)
     assert caught.value.reason is ReadFailure.TIMEOUT
     assert gateway.reads.count(profile.INFO_UUID) >= 3
+
+
+async def test_a_torn_status_record_is_read_again() -> None:
+    """Status changed between its Read Blobs: the spliced JSON is read again, bounded."""
+    gateway = Gateway(status={"v": 1, "error": "x" * 100})
+    link = ScriptedLink(gateway)
+    real_read = link.read
+    torn = [b'{"v":1,"error":"xxxx', b'{"v":1,"err']
+
+    async def read(uuid: str) -> bytes:
+        if uuid == profile.STATUS_UUID and torn:
+            return torn.pop(0)
+        return await real_read(uuid)
+
+    link.read = read  # type: ignore[method-assign]
+    client = ProfileClient(link, ReaderOptions())
+    assert (await client.read_status())["error"] == "x" * 100
+    torn[:] = [b"{"] * 4
+    with pytest.raises(BleReadError) as caught:
+        await client.read_status()
+    assert caught.value.reason is ReadFailure.PROFILE
