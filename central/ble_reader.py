@@ -207,7 +207,7 @@ async def _bluez_paired(client: BleakClient) -> bool | None:
             return None
         return bool((await get_global_bluez_manager()).is_paired(path))
     except Exception:  # a private detail that moved: just "unknown"
-        log.info("cannot tell whether the gateway is paired", exc_info=True)
+        log.debug("cannot tell whether the gateway is paired", exc_info=True)
         return None
 
 
