@@ -21,7 +21,7 @@ from dbus_next.signature import Variant
 
 from bench import iterations, verdict
 from endorse_ble.peripheral.gatt_server import TokenGattServer, _ProfileCharacteristic
-from endorse_ble.peripheral.gatt_view import GattSnapshot
+from endorse_ble.peripheral.gatt_view import ChallengeWrite, GattSnapshot
 from endorse_ble.peripheral.settings import BleSettings
 from endorse_ble.testbed.endorse_keys import EndorseSigner, SimIdentity
 from endorse_ble.tokenlink import profile
@@ -31,6 +31,14 @@ ROUNDS = iterations(20_000, 1_000)
 P99_LIMIT_SECONDS = 200e-6
 
 
+class _NoEvents:
+    def on_challenge(self, write: ChallengeWrite) -> None:
+        pass
+
+    def on_page_read(self, central: str, index: int, final: bool) -> None:
+        pass
+
+
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(samples, n=100)
     return cuts[49], cuts[98]
@@ -38,7 +46,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     token = EndorseSigner().mint(SimIdentity(), extra_claims={"padding": "p" * 900})
-    server = TokenGattServer(BleSettings(), on_challenge=lambda _nonce: None)
+    server = TokenGattServer(BleSettings(), events=_NoEvents())
     served = profile.serve_token(token, expires_at=0, generation=1)
     server.publish(GattSnapshot(served=served, status=b"{}"))
     service = SimpleNamespace(path="/org/bluez/bench/service0001")

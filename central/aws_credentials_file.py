@@ -87,11 +87,9 @@ def upsert_profile(text: str, profile: str, values: list[tuple[str, str]]) -> st
     return "".join(out)
 
 
-def write_profile(profile: str, credentials: AwsCredentials, path: str | None = None) -> str:
-    """Put ``credentials`` into ``[profile]`` of the shared credentials file; return its path.
-
-    A symlinked credentials file is updated where it points. Raises CredentialsFileError.
-    """
+def _load_target(profile: str, path: str | None) -> tuple[str, str]:
+    """The credentials file to rewrite and its text, after every check that can be made
+    without credentials. Raises CredentialsFileError."""
     if not is_valid_profile(profile):
         raise CredentialsFileError(
             path or "credentials file", f"invalid profile name {profile!r} (use A-Z a-z 0-9 . _ -)"
@@ -107,9 +105,31 @@ def write_profile(profile: str, credentials: AwsCredentials, path: str | None = 
     if len(data) > MAX_FILE_BYTES:
         raise CredentialsFileError(target, f"larger than {MAX_FILE_BYTES} bytes; not rewritten")
     try:
-        text = data.decode("utf-8")
+        return target, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CredentialsFileError(target, "not UTF-8 text; not rewritten") from exc
+
+
+def check_profile_target(profile: str, path: str | None = None) -> str:
+    """Fail now, before a fresh token is spent, if ``[profile]`` could not be written."""
+    target, _ = _load_target(profile, path)
+    directory = os.path.dirname(target)
+    try:
+        make_private_dir(directory)
+    except OSError as exc:
+        raise CredentialsFileError(target, exc.strerror or str(exc)) from exc
+    # The file is replaced atomically: what matters is writing in its directory.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CredentialsFileError(target, f"{directory} is not writable")
+    return target
+
+
+def write_profile(profile: str, credentials: AwsCredentials, path: str | None = None) -> str:
+    """Put ``credentials`` into ``[profile]`` of the shared credentials file; return its path.
+
+    A symlinked credentials file is updated where it points. Raises CredentialsFileError.
+    """
+    target, text = _load_target(profile, path)
     values = list(
         zip(
             MANAGED_KEYS,

@@ -1,36 +1,41 @@
-"""Read the token from a gateway over BLE: the only laptop module that imports bleak.
+"""bleak as a thin adapter for the token profile: the only laptop module that imports bleak.
 
-Follows docs/protocol.md: read Info, read the pages, check length and hash, retry a torn
-read a bounded number of times; for a fresh token, write a nonce to Challenge and wait
-for Info to say the answer is served. Runs on any platform bleak supports: the BlueZ-only
-adapter option is applied only on Linux, and addresses are whatever bleak reports (macOS
-gives UUIDs, not MAC addresses).
+Scanning, connecting (with retries), pairing and the :class:`BleakLink` that carries the
+profile's reads, writes and notifications; the profile itself (torn reads, challenges,
+busy and budget answers) is central.profile_client, pure code. Runs on any platform bleak
+supports: the BlueZ-only adapter option is applied only on Linux, and addresses are
+whatever bleak reports (macOS gives UUIDs, not MAC addresses).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
 from endorse_ble.central.errors import BleReadError, ReadFailure
+from endorse_ble.central.profile_client import (
+    AttError,
+    ProfileClient,
+    ReaderOptions,
+    TokenRead,
+)
 from endorse_ble.tokenlink import profile
-from endorse_ble.tokenlink.nonce import challenge_nonce
-from endorse_ble.tokenlink.redact import describe_secret
 
 __all__ = [
     "BleReadError",
+    "BleakLink",
     "GatewayAdvert",
     "GatewaySession",
     "ReadFailure",
@@ -43,19 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ReaderOptions:
-    """How to find and talk to the gateway."""
-
-    name: str | None = None
-    address: str | None = None
-    adapter: str | None = None
-    scan_timeout: float = 10.0
-    connect_attempts: int = 3
-    challenge_timeout: float = 30.0
-    max_torn_retries: int = 3
-    pair: bool = False
+#: A connected gateway, as the commands use it.
+GatewaySession = ProfileClient
 
 
 @dataclass(frozen=True)
@@ -65,15 +59,6 @@ class GatewayAdvert:
     name: str | None
     address: str
     rssi: int
-
-
-@dataclass(frozen=True)
-class TokenRead:
-    """A token read from the gateway, with how it was obtained."""
-
-    token: str
-    info: profile.InfoRecord
-    nonce: str | None
 
 
 def _platform_args(options: ReaderOptions) -> dict[str, Any]:
@@ -150,136 +135,80 @@ def _translate(exc: BleakError | EOFError | asyncio.TimeoutError) -> BleReadErro
     return BleReadError(ReadFailure.LINK_LOST, f"BLE link failed: {text or type(exc).__name__}")
 
 
-class GatewaySession:
-    """A connected gateway. Use :func:`connect` to get one."""
+_ATT_CODE = (
+    re.compile(r"ATT error: 0x([0-9a-fA-F]{2})"),  # BlueZ
+    re.compile(r"rotocol [Ee]rror 0x([0-9a-fA-F]{2})"),  # WinRT
+    re.compile(r"CBATTErrorDomain Code=([0-9]{1,3})"),  # CoreBluetooth (decimal)
+)
 
-    def __init__(self, client: BleakClient, options: ReaderOptions) -> None:
+
+def _att_code(text: str) -> int | None:
+    for number, pattern in enumerate(_ATT_CODE):
+        match = pattern.search(text)
+        if match:
+            return int(match.group(1), 10 if number == 2 else 16)
+    return None
+
+
+def _link_error(exc: BleakError | EOFError | asyncio.TimeoutError) -> Exception:
+    text = str(exc)
+    code = exc.code if isinstance(exc, BleakGATTProtocolError) else _att_code(text)
+    if code is not None and code >= 0x80:
+        return AttError(code, text)
+    return _translate(exc)
+
+
+class BleakLink:
+    """The profile's :class:`~endorse_ble.central.profile_client.GattLink` over bleak."""
+
+    def __init__(self, client: BleakClient) -> None:
         self._client = client
-        self._options = options
-        self._info_event = asyncio.Event()
-        self._subscribed = False
 
-    async def _read(self, uuid: str) -> bytes:
+    async def read(self, uuid: str) -> bytes:
         try:
             return bytes(await self._client.read_gatt_char(uuid))
         except (TimeoutError, BleakError, EOFError) as exc:
-            raise _translate(exc) from exc
+            raise _link_error(exc) from exc
 
-    async def read_info(self) -> profile.InfoRecord:
-        """Read and decode the 20-byte info record."""
+    async def write(self, uuid: str, data: bytes) -> None:
         try:
-            return profile.InfoRecord.decode(await self._read(profile.INFO_UUID))
-        except profile.ProfileError as exc:
-            raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
-
-    async def read_status(self) -> dict[str, Any]:
-        """Read the gateway's status record (never contains the token)."""
-        try:
-            return profile.decode_status(await self._read(profile.STATUS_UUID))
-        except profile.ProfileError as exc:
-            raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
-
-    async def _read_pages(self, info: profile.InfoRecord) -> str:
-        pages = [await self._read(profile.page_uuid(i)) for i in range(info.page_count)]
-        return profile.assemble(info, pages)
-
-    async def read_served(
-        self, info: profile.InfoRecord | None = None, nonce: str | None = None
-    ) -> TokenRead:
-        """Read the token being served, re-reading Info after a torn read (bounded)."""
-        info = info or await self.read_info()
-        for attempt in range(self._options.max_torn_retries + 1):
-            if info.token_state is not profile.TokenState.READY:
-                raise await self._no_token(info)
-            try:
-                token = await self._read_pages(info)
-            except profile.TornReadError as exc:
-                log.info("the token changed while being read (attempt %d): %s", attempt + 1, exc)
-                info = await self.read_info()
-                continue
-            except profile.ProfileError as exc:
-                raise BleReadError(ReadFailure.PROFILE, str(exc)) from exc
-            log.info("read the token: %s in %d pages", describe_secret(token), info.page_count)
-            return TokenRead(token, info, nonce)
-        raise BleReadError(
-            ReadFailure.TORN,
-            f"the token kept changing while being read ({self._options.max_torn_retries + 1} "
-            "attempts); try again",
-        )
-
-    async def _no_token(self, info: profile.InfoRecord) -> BleReadError:
-        status = await self.read_status()
-        reason = status.get("error") or info.token_state.name.lower()
-        return BleReadError(ReadFailure.NO_TOKEN, f"the gateway has no token to serve: {reason}")
-
-    async def read_token(self, *, fresh: bool = False) -> TokenRead:
-        """The gateway's token; with ``fresh``, a new one bound to a nonce of ours."""
-        if fresh:
-            return await self.challenge(challenge_nonce(None))
-        info = await self.read_info()
-        if info.token_state is profile.TokenState.READY and info.expires_at > time.time():
-            return await self.read_served(info)
-        # An on-demand gateway fetches when asked: an empty challenge is that request.
-        return await self.challenge(None)
-
-    async def challenge(self, nonce: str | None) -> TokenRead:
-        """Write ``nonce`` (None: just ask for a token) and wait for the answer to be served."""
-        await self._subscribe_info()
-        self._info_event.clear()
-        try:
-            await self._client.write_gatt_char(
-                profile.CHALLENGE_UUID, (nonce or "").encode(), response=True
-            )
+            await self._client.write_gatt_char(uuid, data, response=True)
         except (TimeoutError, BleakError, EOFError) as exc:
-            raise _translate(exc) from exc
-        tag = profile.nonce_tag(nonce)
-        deadline = time.monotonic() + self._options.challenge_timeout
-        while True:
-            info = await self.read_info()
-            done = self._answered(info, nonce, tag)
-            if done:
-                result = await self.read_served(info, nonce)
-                if nonce is None or profile.nonce_tag(nonce) == result.info.nonce_tag:
-                    return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BleReadError(
-                    ReadFailure.TIMEOUT,
-                    f"the gateway did not serve a fresh token within "
-                    f"{self._options.challenge_timeout:g} s",
-                )
-            # Woken by an Info notification; the timeout is only a fallback for centrals
-            # whose stack cannot subscribe.
-            self._info_event.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._info_event.wait(), min(remaining, 0.25))
+            raise _link_error(exc) from exc
 
-    def _answered(self, info: profile.InfoRecord, nonce: str | None, tag: int) -> bool:
-        if nonce is None:
-            if info.token_state is profile.TokenState.FAILED:
-                raise BleReadError(ReadFailure.CHALLENGE_FAILED, "the gateway could not fetch")
-            return info.token_state is profile.TokenState.READY
-        if info.challenge_state is profile.ChallengeState.FAILED:
-            raise BleReadError(
-                ReadFailure.CHALLENGE_FAILED, "the gateway could not fetch a fresh token"
-            )
-        return (
-            info.challenge_state is profile.ChallengeState.READY
-            and info.nonce_tag == tag
-            and info.token_state is profile.TokenState.READY
-        )
+    async def subscribe(self, uuid: str, callback: Callable[[bytes], None]) -> bool:
+        def forward(_sender: Any, data: bytearray) -> None:
+            callback(bytes(data))
 
-    async def _subscribe_info(self) -> None:
-        if self._subscribed:
-            return
         try:
-            await self._client.start_notify(profile.INFO_UUID, self._on_info)
-            self._subscribed = True
+            await self._client.start_notify(uuid, forward)
         except (TimeoutError, BleakError, EOFError) as exc:
-            log.info("Info notifications unavailable, polling instead: %s", exc)
+            log.info("notifications of %s unavailable: %s", uuid, exc)
+            return False
+        return True
 
-    def _on_info(self, _sender: Any, _data: bytearray) -> None:
-        self._info_event.set()
+    async def paired(self) -> bool | None:
+        return await _bluez_paired(self._client)
+
+
+async def _bluez_paired(client: BleakClient) -> bool | None:
+    """BlueZ's Device1.Paired for the client's device; None elsewhere or if unknown.
+
+    bleak has no public accessor; its BlueZ manager caches the property (is_paired) from
+    BlueZ's object manager. Anything unexpected means "cannot tell".
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+
+        path = getattr(client._backend, "_device_path", None)  # no public way to it
+        if not isinstance(path, str):
+            return None
+        return bool((await get_global_bluez_manager()).is_paired(path))
+    except Exception:  # a private detail that moved: just "unknown"
+        log.debug("cannot tell whether the gateway is paired", exc_info=True)
+        return None
 
 
 @asynccontextmanager
@@ -303,10 +232,23 @@ async def connect(
         ) from exc
     try:
         if options.pair:
-            await client.pair()
-        yield GatewaySession(client, options)
+            await _pair(client)
+        yield ProfileClient(BleakLink(client), options)
     finally:
         try:
             await client.disconnect()
         except (TimeoutError, BleakError, EOFError) as exc:
             log.debug("disconnect failed: %s", exc)
+
+
+async def _pair(client: BleakClient) -> None:
+    try:
+        await client.pair()
+    except NotImplementedError as exc:
+        # CoreBluetooth (macOS) has no pairing API: the OS pairs when a characteristic
+        # needs it, or from System Settings.
+        raise BleReadError(
+            ReadFailure.NO_PAIRING_API, "this platform's Bluetooth cannot pair from a program"
+        ) from exc
+    except (TimeoutError, BleakError, EOFError) as exc:
+        raise _translate(exc) from exc

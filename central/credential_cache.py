@@ -13,6 +13,7 @@ import os
 import time
 
 from endorse_ble.central import paths
+from endorse_ble.central.file_lock import FileLock
 from endorse_ble.central.process_json import (
     format_utc,
     is_plain_string,
@@ -100,10 +101,14 @@ class CredentialCache:
         atomic_write(path, (render_flat_object(items) + "\n").encode("ascii"))
         return path
 
-    def lock(self, profile: str) -> ProfileLock:
+    def lock(self, profile: str) -> FileLock:
         """An exclusive lock on ``profile``'s refresh, so that concurrent misses (parallel AWS
         CLI runs) read the gateway once: the others wait, then find the fresh entry."""
-        return ProfileLock(self.path(profile)[: -len(_SUFFIX)] + ".lock", self.directory)
+        return FileLock(self.path(profile)[: -len(_SUFFIX)] + ".lock", self.directory)
+
+    def gateway_lock(self, key: str) -> FileLock:
+        """The lock every run of this user takes around a session with gateway ``key``."""
+        return FileLock(os.path.join(self.directory, f"gateway-{key}.lock"), self.directory)
 
     def clear(self, profile: str) -> bool:
         """Remove the cache file of ``profile``; True if there was one."""
@@ -121,42 +126,6 @@ class CredentialCache:
             return []
         found = (n[: -len(_SUFFIX)] for n in names if n.endswith(_SUFFIX))
         return sorted(p for p in found if is_valid_profile(p))
-
-
-class ProfileLock:
-    """flock(2) on a lock file next to the cache entry (a no-op without flock or a usable
-    cache dir).
-
-    Every step of a refresh has a timeout (scan, challenge, exchange), so a holder always
-    lets go; the lock dies with its process.
-    """
-
-    def __init__(self, path: str, directory: str) -> None:
-        self._path = path
-        self._directory = directory
-        self._fd: int | None = None
-
-    def __enter__(self) -> ProfileLock:
-        try:
-            import fcntl
-        except ImportError:  # Windows: concurrent misses just both refresh
-            return self
-        from endorse_ble.central.atomic_file import make_private_dir
-
-        try:
-            make_private_dir(self._directory)
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
-        except OSError:
-            # The lock only saves duplicate gateway reads; an unusable cache dir is reported
-            # when the entry is stored.
-            return self
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
 
 
 def _read_trusted(path: str) -> str | None:

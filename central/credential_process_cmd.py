@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from endorse_ble.central.cli_text import HelpFormatter
 from endorse_ble.central.credential_cache import (
@@ -19,13 +18,15 @@ from endorse_ble.central.credential_cache import (
     CredentialCache,
     render_process_json,
 )
-from endorse_ble.central.credential_flow import TokenSource, obtain_credentials
-from endorse_ble.central.credentials import AwsCredentials
-from endorse_ble.central.errors import CredentialsFileError, UsageError
-from endorse_ble.central.failures import exit_code_table, explain, report
+from endorse_ble.central.credential_flow import (
+    TokenSource,
+)
+from endorse_ble.central.errors import UsageError
+from endorse_ble.central.failures import exit_code_table, report
 from endorse_ble.central.gateway_options import add_gateway_options
+from endorse_ble.central.profile_refresh import cached_or_refreshed, fetch
 from endorse_ble.central.progress import Progress
-from endorse_ble.central.settings import Settings, add_config_options, resolve
+from endorse_ble.central.settings import add_config_options, resolve
 from endorse_ble.tokenlink.cli import EXIT_OK
 from endorse_ble.tokenlink.errors import EndorseBleError
 
@@ -76,15 +77,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
-def _store(cache: CredentialCache, profile: str, fields: dict[str, str]) -> None:
-    # Credentials in hand are still worth printing when the cache cannot be written.
-    try:
-        cache.store(profile, fields)
-    except OSError as exc:
-        failure = explain(CredentialsFileError(cache.path(profile), exc.strerror or str(exc)))
-        print(f"endorse-central: warning: not cached: {failure.message}", file=sys.stderr)
-
-
 def execute(
     args: argparse.Namespace,
     token_source: TokenSource | None = None,
@@ -96,45 +88,23 @@ def execute(
             raise UsageError("--profile NAME is required (it names the cache entry)")
         settings = resolve(args)
         cache = cache or CredentialCache()
+        # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
+        progress = Progress(enabled=False)
         if args.no_cache:
-            output = _fetch(settings, token_source).process_json()
+            output = fetch(settings, progress, token_source).result.credentials.process_json()
         else:
-            output = _cached_or_fetch(settings, cache, args.profile, args.skew, token_source)
+            fields, _ = cached_or_refreshed(
+                settings,
+                cache,
+                args.profile,
+                args.skew,
+                lambda: fetch(settings, progress, token_source),
+            )
+            output = render_process_json(fields)
     except EndorseBleError as exc:
         return report(exc)
     sys.stdout.write(output + "\n")
     return EXIT_OK
-
-
-def _fetch(settings: Settings, token_source: TokenSource | None) -> AwsCredentials:
-    # The AWS CLI shows our stderr verbatim: no spinner, only the final error line.
-    return obtain_credentials(settings, Progress(enabled=False), token_source).credentials
-
-
-def _cached_or_fetch(
-    settings: Settings,
-    cache: CredentialCache,
-    profile: str,
-    skew: float,
-    token_source: TokenSource | None,
-) -> str:
-    fields = cache.load(profile, skew)
-    if fields is not None:
-        return render_process_json(fields)
-    with cache.lock(profile):
-        # Another run may have refreshed while we waited for the lock.
-        fields = cache.load(profile, skew)
-        if fields is not None:
-            return render_process_json(fields)
-        credentials = _fetch(settings, token_source)
-        _store(cache, profile, credentials.process_fields())
-        if credentials.expires_at - skew <= time.time():
-            print(
-                f"endorse-central: warning: the credentials last less than --skew {skew:g} s, "
-                "so every run will read the gateway: lower --skew",
-                file=sys.stderr,
-            )
-        return credentials.process_json()
 
 
 def run(args: argparse.Namespace) -> int:

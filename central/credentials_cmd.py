@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from endorse_ble.central.cli_text import HelpFormatter
 from endorse_ble.central.credential_flow import TokenSource, obtain_credentials
@@ -13,7 +14,7 @@ from endorse_ble.central.exports import Shell, environment, render_exports
 from endorse_ble.central.failures import report
 from endorse_ble.central.gateway_options import add_gateway_options
 from endorse_ble.central.progress import Progress
-from endorse_ble.central.settings import add_config_options, resolve
+from endorse_ble.central.settings import Settings, add_config_options, resolve
 from endorse_ble.tokenlink.cli import EXIT_OK
 from endorse_ble.tokenlink.errors import EndorseBleError
 
@@ -53,6 +54,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="write [NAME] in the AWS shared credentials file instead of printing",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="with --profile: neither use nor update the profile's cached credentials",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(
         "--timings",
@@ -73,7 +79,16 @@ def execute(args: argparse.Namespace, token_source: TokenSource | None = None) -
     try:
         settings = resolve(args)
         progress = Progress(enabled=not args.quiet)
-        result = obtain_credentials(settings, progress, token_source)
+        check_target = None
+        if args.write_profile:
+            from endorse_ble.central.aws_credentials_file import check_profile_target
+
+            profile = args.write_profile
+
+            def check_target() -> object:
+                return check_profile_target(profile)
+
+        result = _obtain(args, settings, progress, token_source, check_target)
         credentials = result.credentials
         progress.done(
             f"credentials for IMSI {result.subject.imsi or '?'}, expire {credentials.expiration}"
@@ -96,6 +111,35 @@ def execute(args: argparse.Namespace, token_source: TokenSource | None = None) -
     except EndorseBleError as exc:
         return report(exc)
     return EXIT_OK
+
+
+def _obtain(
+    args: argparse.Namespace,
+    settings: Settings,
+    progress: Progress,
+    token_source: TokenSource | None,
+    check_target: Callable[[], object] | None,
+) -> ExchangeResult:
+    """Fresh credentials, or with --profile the profile's cached ones while good (shared
+    with credential-process, so parallel runs for one profile read the gateway once)."""
+    if not args.profile or args.no_cache:
+        return obtain_credentials(settings, progress, token_source, check_target)
+    from endorse_ble.central.credential_cache import DEFAULT_SKEW_SECONDS, CredentialCache
+    from endorse_ble.central.credentials import Subject, credentials_from_json
+    from endorse_ble.central.profile_refresh import cached_or_refreshed, fetch
+
+    fields, fetched = cached_or_refreshed(
+        settings,
+        CredentialCache(),
+        args.profile,
+        DEFAULT_SKEW_SECONDS,
+        lambda: fetch(settings, progress, token_source, check_target),
+    )
+    if fetched is not None:
+        return fetched.result
+    if check_target is not None:
+        check_target()
+    return ExchangeResult(credentials_from_json(fields), Subject(None, None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,7 +28,10 @@ class ReadFailure(enum.Enum):
     TORN = "torn"
     NO_TOKEN = "no-token"
     CHALLENGE_FAILED = "challenge-failed"
+    BUDGET = "budget"  # the gateway refused: this laptop's (or everyone's) budget is spent
     TIMEOUT = "timeout"
+    DEADLINE = "deadline"  # the whole gateway session overran --gateway-timeout
+    NO_PAIRING_API = "no-pairing-api"  # the platform cannot pair from a program (macOS)
 
 
 class BleReadError(CentralError):
@@ -72,6 +75,8 @@ class ExchangeClientError(CentralError):
         self.detail = detail
         self.status = status
         self.code = code
+        #: Which clock is off, when that explains the refusal (central.clock_skew).
+        self.clock_advice: str | None = None
         super().__init__(f"{reason.value}: {detail}")
 
 

@@ -10,10 +10,14 @@ control characters are stripped and its length is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 
 import requests
 import urllib3.exceptions
@@ -26,12 +30,14 @@ from endorse_ble.tokenlink.redact import describe_secret
 from endorse_ble.tokenlink.text import one_line
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: A credentials answer is about 2 KB; anything this large is not one.
 MAX_RESPONSE_BYTES = 64 * 1024
 _MAX_MESSAGE_CHARS = 200
 _CONNECT_TIMEOUT = 5.0
 _CHUNK_BYTES = 8192
+_ABANDON_GRACE_SECONDS = 0.5
 
 _STATUS_REASON = {
     400: ExchangeFailure.BAD_REQUEST,
@@ -77,16 +83,68 @@ def _read_body(response: requests.Response, limit: int, timeout: float) -> bytes
 Prover = Callable[[str, str, str], str]
 
 
+def parse_http_date(value: str | None) -> float | None:
+    """A Date header as Unix seconds, None if absent or not a date (hostile input)."""
+    if not value or len(value) > 64:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
+def call_with_deadline(
+    work: Callable[[], T], seconds: float, what: str, abandon: Callable[[], object] | None = None
+) -> T:
+    """``work()`` if it finishes within ``seconds``, else ExchangeClientError TIMEOUT.
+
+    requests' timeouts are per socket operation: a server trickling a byte a second never
+    trips them. So the call runs in a daemon thread that is abandoned at the deadline
+    rather than awaited; ``abandon`` (closing its connection) makes it end soon after.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller's thread as is
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"deadline:{what}", daemon=True).start()
+    if not done.wait(seconds):
+        if abandon is not None:
+            with contextlib.suppress(Exception):  # best effort: the thread is let go anyway
+                abandon()
+            # Its socket shut down, the thread ends at once; a moment's grace lets it hand
+            # the connection back before the session closes, never more.
+            done.wait(_ABANDON_GRACE_SECONDS)
+        raise ExchangeClientError(
+            ExchangeFailure.TIMEOUT, f"no complete answer within {seconds:g} s"
+        )
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 class ExchangeClient:
     """Talks to one exchange URL. Holds a requests.Session; use as a context manager.
 
-    With a ``prover`` (an enrolled laptop key) every request carries its proof.
+    ``timeout`` is the total deadline of each call (connect, headers and body). With a
+    ``prover`` (an enrolled laptop key) every exchange request carries its proof.
     """
 
     def __init__(self, url: str, timeout: float = 10.0, prover: Prover | None = None) -> None:
         self.url = url
         self.timeout = timeout
         self._prover = prover
+        #: The exchange's clock (its Date header) at its last answer, Unix seconds.
+        self.server_date: float | None = None
+        self._in_flight: requests.Response | None = None
         self._session: requests.Session | None = None
 
     def __enter__(self) -> ExchangeClient:
@@ -112,24 +170,54 @@ class ExchangeClient:
             describe_secret(token),
             " with a key proof" if self._prover is not None else "",
         )
-        status, data = self._post(body, headers)
+        status, data = call_with_deadline(
+            lambda: self._post(body, headers), self.timeout, "exchange", self._abandon
+        )
         if status == 200:
             return result_from_json(data)
         raise self._refusal(status, data)
 
-    def _post(self, body: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
+    def check_reachable(self) -> int:
+        """Ask the exchange for nothing (HEAD), to find it down before a fresh token is
+        spent on it; the connection is kept for the exchange itself. Returns the status;
+        raises ExchangeClientError UNREACHABLE, TLS, TIMEOUT or UNAVAILABLE (502-504)."""
+        status = call_with_deadline(self._head, self.timeout, "exchange check", self._abandon)
+        if status in (502, 503, 504):
+            raise ExchangeClientError(
+                ExchangeFailure.UNAVAILABLE,
+                f"HTTP {status} before anything was sent",
+                status=status,
+            )
+        return status
+
+    def _head(self) -> int:
+        with (
+            self._request() as session,
+            session.head(self.url, timeout=self._timeouts(), allow_redirects=False) as answer,
+        ):
+            return answer.status_code
+
+    def _abandon(self) -> None:
+        """Shut the socket of a call past its deadline down, so its thread ends too.
+
+        Closing the response instead would wait for the lock the reading thread holds;
+        shutdown(2) makes its blocked recv return at once, and it cleans up as it leaves.
+        """
+        response, self._in_flight = self._in_flight, None
+        connection = getattr(getattr(response, "raw", None), "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _timeouts(self) -> tuple[float, float]:
+        return (min(_CONNECT_TIMEOUT, self.timeout), self.timeout)
+
+    @contextlib.contextmanager
+    def _request(self) -> Iterator[requests.Session]:
+        """The session for one request, with requests' errors turned into ours."""
         session = self._session or requests.Session()
         try:
-            with session.post(
-                self.url,
-                json=body,
-                timeout=(min(_CONNECT_TIMEOUT, self.timeout), self.timeout),
-                stream=True,
-                allow_redirects=False,  # a redirect would re-send the token elsewhere
-                headers=headers,
-            ) as response:
-                status = response.status_code
-                raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)
+            yield session
         except requests.exceptions.SSLError as exc:
             raise ExchangeClientError(ExchangeFailure.TLS, one_line(str(exc), 120)) from exc
         except requests.Timeout as exc:
@@ -147,6 +235,23 @@ class ExchangeClient:
         finally:
             if self._session is None:
                 session.close()
+
+    def _post(self, body: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
+        with (
+            self._request() as session,
+            session.post(
+                self.url,
+                json=body,
+                timeout=self._timeouts(),
+                stream=True,
+                allow_redirects=False,  # a redirect would re-send the token elsewhere
+                headers=headers,
+            ) as response,
+        ):
+            self._in_flight = response
+            status = response.status_code
+            raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)
+            self.server_date = parse_http_date(response.headers.get("Date"))
         try:
             return status, json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):

@@ -81,12 +81,25 @@ _BLE: dict[ReadFailure, tuple[str, int]] = {
         EXIT_GATEWAY,
     ),
     ReadFailure.CHALLENGE_FAILED: (
-        "the gateway could not fetch a fresh token from Endorse; `endorse-central status` "
-        "shows its cellular link and last error",
+        "the gateway could not fetch a fresh token from Endorse ({detail}); "
+        "`endorse-central status` shows its cellular link",
+        EXIT_GATEWAY,
+    ),
+    ReadFailure.BUDGET: (
+        "{detail}; a laptop paired with the gateway has a budget of its own",
         EXIT_GATEWAY,
     ),
     ReadFailure.TIMEOUT: (
         "{detail}: the gateway's cellular link may be slow; retry or raise --challenge-timeout",
+        EXIT_GATEWAY,
+    ),
+    ReadFailure.DEADLINE: (
+        "{detail}: move closer and retry, or raise --gateway-timeout",
+        EXIT_GATEWAY,
+    ),
+    ReadFailure.NO_PAIRING_API: (
+        "{detail}: pair the gateway in the system's Bluetooth settings, then run again "
+        "without --pair",
         EXIT_GATEWAY,
     ),
 }
@@ -128,8 +141,7 @@ _EXCHANGE: dict[ExchangeFailure, tuple[str, int]] = {
 #: Advice for the exchange's documented error codes (docs/exchange-api.md) that the user
 #: can act on; other codes print the exchange's own message.
 _CODE_ADVICE: dict[str, str] = {
-    "token_expired": "the token expired before it reached the exchange: check the laptop's "
-    "clock and retry",
+    "token_expired": "the token expired before it reached the exchange: retry",
     "token_not_yet_valid": "the token is not valid yet: check the gateway's and the "
     "exchange's clocks",
     "token_too_old": "the token is older than the exchange accepts: retry for a fresh one",
@@ -164,7 +176,7 @@ _INPUT: dict[InputFailure, int] = {
 
 
 def _exchange_why(exc: ExchangeClientError) -> str:
-    advice = _CODE_ADVICE.get(exc.code or "")
+    advice = exc.clock_advice or _CODE_ADVICE.get(exc.code or "")
     label = " ".join(str(p) for p in (exc.status, exc.code) if p)
     if advice:
         return f" ({label}): {advice}"

@@ -37,10 +37,11 @@ VALUE_OPTIONS = frozenset(
         "--adapter",
         "--scan-timeout",
         "--challenge-timeout",
+        "--gateway-timeout",
     }
 )
 #: Options without a value that do not change what a cache hit prints.
-FLAG_OPTIONS = frozenset({"--pair", "--verbose"})
+FLAG_OPTIONS = frozenset({"--pair", "--verbose", "-v"})
 
 
 def parse_fast(argv: list[str]) -> tuple[str, float] | None:
@@ -97,11 +98,17 @@ def serve_cached(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: serve from the cache, or run the full ``credential-process``."""
     args = sys.argv[1:] if argv is None else argv
-    if serve_cached(args):
-        sys.exit(0)
-    from endorse_ble.central.__main__ import run
+    try:
+        if serve_cached(args):
+            sys.exit(0)
+        from endorse_ble.central.__main__ import run
 
-    sys.exit(run(["credential-process", *args]))
+        code = run(["credential-process", *args])
+    except KeyboardInterrupt:
+        # One line, as every other command prints: the AWS CLI shows our stderr as is.
+        sys.stderr.write("endorse-credential-process: interrupted\n")
+        code = 130  # central.failures.EXIT_INTERRUPTED, not imported on this path
+    sys.exit(code)
 
 
 if __name__ == "__main__":

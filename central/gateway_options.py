@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SCAN_TIMEOUT = 10.0
 DEFAULT_CHALLENGE_TIMEOUT = 30.0
+#: The whole gateway session: waiting for this user's other runs, scan, connect, read.
+DEFAULT_GATEWAY_TIMEOUT = 60.0
 
 
 def _seconds(text: str) -> float:
@@ -59,6 +61,13 @@ def add_gateway_options(parser: argparse.ArgumentParser, *, challenge: bool = Fa
         help=f"seconds to look for the gateway (default: {DEFAULT_SCAN_TIMEOUT:g})",
     )
     group.add_argument(
+        "--gateway-timeout",
+        type=_seconds,
+        metavar="S",
+        help="seconds the whole gateway session may take, waiting for this user's other "
+        f"runs included (default: {DEFAULT_GATEWAY_TIMEOUT:g})",
+    )
+    group.add_argument(
         "--pair",
         action="store_true",
         default=None,
@@ -87,6 +96,7 @@ def gateway_flags(args: argparse.Namespace) -> GatewayConfig:
         adapter=args.adapter,
         scan_timeout=args.scan_timeout,
         challenge_timeout=getattr(args, "challenge_timeout", None),
+        gateway_timeout=args.gateway_timeout,
         pair=args.pair,
     )
 

@@ -53,7 +53,8 @@ def add_config_options(parser: argparse.ArgumentParser, *, exchange: bool) -> No
             "--exchange-timeout",
             type=float,
             metavar="S",
-            help=f"seconds to wait for the exchange (default: {DEFAULT_EXCHANGE_TIMEOUT:g})",
+            help="seconds the whole exchange call may take, a slow answer included "
+            f"(default: {DEFAULT_EXCHANGE_TIMEOUT:g})",
         )
 
 
@@ -64,6 +65,11 @@ def resolve(args: argparse.Namespace) -> Settings:
     if profile_name is not None and not is_valid_profile(profile_name):
         raise UsageError(f"invalid profile name {profile_name!r}: use 1-64 of A-Z a-z 0-9 . _ -")
     profile = config.profiles.get(profile_name or "")
+    if profile_name is not None and profile is None and config.profiles:
+        # With no [profiles.*] at all, --profile only names the cache entry; otherwise a
+        # name that is not there is a typo, not a wish for the defaults.
+        known = ", ".join(sorted(config.profiles))
+        raise UsageError(f"unknown profile {profile_name!r} in {config.path} (known: {known})")
     gateway = gateway_flags(args)
     exchange_url = getattr(args, "exchange_url", None)
     exchange_timeout = getattr(args, "exchange_timeout", None)

@@ -58,6 +58,9 @@ def status_lines(
         token += f", {fetches} fetches"
     rows.append(("token", token))
     rows.append(("challenge", info.challenge_state.name.lower()))
+    refused = _get(status, "refused")
+    if isinstance(refused, list) and refused:
+        rows.append(("refused", _refusals(refused)))
     modem = []
     for key, fmt in (("reg", "{}"), ("dbm", "{} dBm"), ("op", "{}")):
         value = _get(status, "modem", key)
@@ -67,3 +70,14 @@ def status_lines(
     error = _get(status, "error")
     rows.append(("last error", str(error) if error else "none"))
     return [(label, one_line(value, 120)) for label, value in rows]
+
+
+def _refusals(entries: list[Any]) -> str:
+    """Recent refused fresh-token requests: why, and when the next is allowed."""
+    parts = []
+    for entry in entries[:3]:
+        why = _get(entry, "why")
+        wait = _number(_get(entry, "next_in"))
+        if isinstance(why, str):
+            parts.append(why if wait is None else f"{why} (next in {wait} s)")
+    return "; ".join(parts) or "none"

@@ -8,11 +8,12 @@ Lives at ``<user config dir>/config.toml`` (central.paths), e.g.
     adapter = "hci0"               # Linux only
     scan_timeout = 10
     challenge_timeout = 30
+    gateway_timeout = 60           # the whole gateway session, waits included
     pair = false
 
     [exchange]
     url = "https://exchange.example.com/"
-    timeout = 10
+    timeout = 10                   # the whole exchange call
 
     [profiles.gw]                  # used by --profile gw
     exchange_url = "https://exchange.example.com/"
@@ -52,6 +53,7 @@ class GatewayConfig:
     adapter: str | None = None
     scan_timeout: float | None = None
     challenge_timeout: float | None = None
+    gateway_timeout: float | None = None
     pair: bool | None = None
 
     def over(self, base: GatewayConfig) -> GatewayConfig:
@@ -153,11 +155,20 @@ class _Reader:
             adapter=self.text(table, prefix, "adapter"),
             scan_timeout=self.seconds(table, prefix, "scan_timeout"),
             challenge_timeout=self.seconds(table, prefix, "challenge_timeout"),
+            gateway_timeout=self.seconds(table, prefix, "gateway_timeout"),
             pair=pair,
         )
 
 
-_GATEWAY_KEYS = {"name", "address", "adapter", "scan_timeout", "challenge_timeout", "pair"}
+_GATEWAY_KEYS = {
+    "name",
+    "address",
+    "adapter",
+    "scan_timeout",
+    "challenge_timeout",
+    "gateway_timeout",
+    "pair",
+}
 _PROFILE_KEYS = {"gateway", "exchange_url", "exchange_timeout"}
 
 

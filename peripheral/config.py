@@ -292,6 +292,9 @@ RULES: dict[str, Rule] = {
     "refresh.expiry_leeway_seconds": _between(0, 3600),
     "refresh.challenge_burst": _between(1, 100),
     "refresh.challenge_refill_seconds": _between(0, 86400, lo_open=True),
+    "refresh.challenge_ceiling_per_hour": _between(1, 3600),
+    "refresh.bonded_challenge_burst": _between(1, 100),
+    "refresh.bonded_challenge_refill_seconds": _between(0, 86400, lo_open=True),
     "ble.adapter": _hci,
     "ble.name": _ble_name,
     "ble.require_encryption": lambda v: None,  # a bool: its type is the whole rule

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
+from endorse_ble.peripheral.challenge_desk import ChallengeDesk
 from endorse_ble.peripheral.endorse_client import fetch_deadline_seconds
 from endorse_ble.peripheral.gatt_view import (
-    ChallengeHandler,
+    ChallengeWrite,
+    GattEvents,
     GattSnapshot,
     choose_token,
     gatt_snapshot,
@@ -70,7 +72,7 @@ class GatewayParts(Protocol):
 
     def modem(self, config: GatewayConfig) -> ClosableModem: ...
 
-    def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> GattPublisher: ...
+    def gatt(self, config: GatewayConfig, events: GattEvents) -> GattPublisher: ...
 
 
 class Lifecycle(Protocol):
@@ -111,7 +113,14 @@ class GatewayDaemon:
             progress=self._progress,
             max_reading_age=reading_max_age(config.modem),
         )
-        self._gatt = parts.gatt(config, self._on_challenge)
+        self._desk = ChallengeDesk(
+            self._store,
+            clock,
+            config.refresh,
+            lambda work, what: self._spawn(self._quietly(work, what)),
+            self._render,
+        )
+        self._gatt = parts.gatt(config, self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._modem_task: asyncio.Task[None] | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
@@ -169,6 +178,7 @@ class GatewayDaemon:
             fetch_deadline_seconds=fetch_deadline_seconds(config.endorse) + FETCH_SLACK_SECONDS,
             max_reading_age=reading_max_age(config.modem),
         )
+        self._desk.reconfigure(config.refresh)
         if self._modem_task is not None:
             self._modem_task.cancel()
         # A fetch or a poll still running in a worker thread keeps its old adapter.
@@ -178,7 +188,7 @@ class GatewayDaemon:
         if config.ble != old.ble:
             log.info("BLE settings changed: registering the GATT application again")
             await self._gatt.stop()
-            self._gatt = self._parts.gatt(config, self._on_challenge)
+            self._gatt = self._parts.gatt(config, self)
             self._last = None
             await self._gatt.start()
         self._render()
@@ -212,6 +222,7 @@ class GatewayDaemon:
 
     def _render(self, store: StoreSnapshot | None = None) -> None:
         store = store or self._store.snapshot()
+        self._desk.on_store(store)
         if store.state in (StoreState.READY, StoreState.FAILED):
             self._settled.set()
         now = self._clock.wall()
@@ -219,7 +230,16 @@ class GatewayDaemon:
         reading = self._watch.latest()
         health = None if reading is None else reading.health
         identity = None if reading is None else reading.identity
-        snapshot = gatt_snapshot(self._config.ble.name, store, health, now, leeway, identity)
+        snapshot = gatt_snapshot(
+            self._config.ble.name,
+            store,
+            health,
+            now,
+            leeway,
+            identity,
+            self._desk.refusals(),
+            self._clock.monotonic(),
+        )
         if snapshot != self._last:
             self._last = snapshot
             self._gatt.publish(snapshot)
@@ -257,19 +277,24 @@ class GatewayDaemon:
         """Fetch a fresh token now (SIGUSR1): it replaces the served one when it arrives."""
         log.info("fetching a fresh token on request")
         nonce = secrets.token_urlsafe(16)
-        request = self._store.request_challenge(nonce, budgeted=False)
+        request = self._store.request_challenge(nonce)
         self._spawn(self._quietly(request, "refresh"))
 
     # --- requests from the air --------------------------------------------------------------
 
-    def _on_challenge(self, nonce: str | None) -> None:
-        # Called from a D-Bus method handler: never block, never raise into bless.
-        if nonce is None:
+    def on_challenge(self, write: ChallengeWrite) -> None:
+        """GATT event (a D-Bus method handler: never blocks). A refusal is raised as
+        ChallengeRefused, which the GATT server answers with its ATT error."""
+        if write.nonce is None:
             self._spawn(self._quietly(self._store.get(), "token request"))
         else:
-            self._spawn(self._quietly(self._store.request_challenge(nonce), "challenge"))
+            self._desk.on_challenge(write)
 
-    async def _quietly(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+    def on_page_read(self, central: str, index: int, final: bool) -> None:
+        """GATT event: a central read a token page."""
+        self._desk.on_page_read(central, index, final)
+
+    async def _quietly(self, work: Awaitable[Any], what: str) -> None:
         try:
             await work
         except StoreError as exc:

@@ -1,10 +1,12 @@
 """The gateway's GATT server: the token profile (docs/protocol.md) served through bless.
 
 The only gateway module that imports bless. bless 0.3.0's BlueZ backend drops the options
-BlueZ passes to ReadValue (offset, mtu, device), so any value longer than MTU-1 would
-reach a real central as a repeated prefix. We keep bless for what it does well (the D-Bus
-application, adapter lookup, advertisement) and register the profile's characteristics
-as a narrow subclass whose ReadValue honours the offset and reads one immutable snapshot.
+BlueZ passes to ReadValue/WriteValue (offset, mtu, device), so any value longer than MTU-1
+would reach a real central as a repeated prefix, and a challenge could not be told apart
+by central. We keep bless for what it does well (the D-Bus application, adapter lookup,
+advertisement) and register the profile's characteristics as a narrow subclass whose
+ReadValue honours the offset and reads one immutable snapshot, and whose WriteValue passes
+on the ``device`` that wrote.
 
 This module deliberately does not use ``from __future__ import annotations``: dbus_next
 reads D-Bus signatures from the annotation strings of ``@method`` functions.
@@ -29,7 +31,12 @@ from dbus_next.service import method
 
 from endorse_ble.peripheral import dbus_reply_fix
 from endorse_ble.peripheral.errors import PeripheralError
-from endorse_ble.peripheral.gatt_view import ChallengeHandler, GattSnapshot
+from endorse_ble.peripheral.gatt_view import (
+    ChallengeRefused,
+    ChallengeWrite,
+    GattEvents,
+    GattSnapshot,
+)
 from endorse_ble.peripheral.log_limit import RateLimitedLog
 from endorse_ble.peripheral.settings import BleSettings
 from endorse_ble.tokenlink import profile
@@ -52,6 +59,25 @@ def _option_int(options: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) else 0
 
 
+#: The LE ATT MTU when BlueZ does not say (Core spec Vol 3, Part F, 3.2.8).
+_DEFAULT_MTU = 23
+#: A BlueZ object path is short; anything longer is not one (it keys a budget table).
+_MAX_DEVICE_PATH = 128
+
+
+def _option_device(options: dict[str, Any]) -> str:
+    """The ``device`` option (the remote central's object path), "" when absent."""
+    value = getattr(options.get("device"), "value", "")
+    return value if isinstance(value, str) and len(value) <= _MAX_DEVICE_PATH else ""
+
+
+#: What a writable characteristic calls: the value and the writing device's path.
+Writer = Callable[[bytes, str], None]
+#: Told of each read: the reading device's path, and whether the read reached the end of
+#: the value (the last response of BlueZ's Read Blob loop, at most MTU-1 bytes).
+ReadWitness = Callable[[str, bool], None]
+
+
 class _ProfileCharacteristic(BlueZGattCharacteristic):
     """A GattCharacteristic1 whose reads honour BlueZ's ``offset`` option.
 
@@ -69,11 +95,13 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         index: int,
         service: Any,
         read: Callable[[], bytes] | None,
-        write: Callable[[bytes], None] | None,
+        write: Writer | None,
+        witness: ReadWitness | None = None,
     ) -> None:
         super().__init__(uuid, flags, index, service)
         self._read = read
         self._write = write
+        self._witness = witness
 
     @method()
     def ReadValue(self, options: "a{sv}") -> "ay":  # noqa: F821, F722
@@ -83,6 +111,9 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         offset = _option_int(options, "offset")
         if offset > len(value):
             raise DBusError("org.bluez.Error.InvalidOffset", "offset past the end of the value")
+        if self._witness is not None:
+            mtu = _option_int(options, "mtu") or _DEFAULT_MTU
+            self._witness(_option_device(options), len(value) - offset <= mtu - 1)
         return value[offset:]
 
     @method()
@@ -92,19 +123,25 @@ class _ProfileCharacteristic(BlueZGattCharacteristic):
         if _option_int(options, "offset"):
             # Prepared (long) writes make no sense for a 64-byte nonce.
             raise DBusError("org.bluez.Error.InvalidOffset", "offset writes are not supported")
-        self._write(bytes(value))
+        self._write(bytes(value), _option_device(options))
 
 
 def _flags(*names: Flags) -> list[Flags]:
     return list(names)
 
 
+def _att_error(code: int) -> DBusError:
+    # BlueZ (gatt-database.c dbus_error_to_att_ecode) turns Failed with "0xNN" in the
+    # application range 0x80-0x9F into that ATT error.
+    return DBusError("org.bluez.Error.Failed", f"0x{code:02x}")
+
+
 class TokenGattServer:
     """Serves the token profile on one BlueZ adapter, from snapshots the daemon publishes."""
 
-    def __init__(self, settings: BleSettings, on_challenge: ChallengeHandler) -> None:
+    def __init__(self, settings: BleSettings, events: GattEvents) -> None:
         self._settings = settings
-        self._on_challenge = on_challenge
+        self._events = events
         self._snapshot = GattSnapshot(profile.ServedToken(profile.empty_info(), ()), b"{}")
         self._server: Any = None
         self._info_char: Any = None
@@ -192,28 +229,41 @@ class TokenGattServer:
 
         return read
 
-    def _write_challenge(self, value: bytes) -> None:
-        if not value:
-            self._on_challenge(None)
-            return
+    def _page_witness(self, index: int) -> ReadWitness:
+        def seen(device: str, final: bool) -> None:
+            self._events.on_page_read(device, index, final)
+
+        return seen
+
+    def _challenge_writer(self, *, bonded: bool) -> Writer:
+        def write(value: bytes, device: str) -> None:
+            self._write_challenge(value, device, bonded=bonded)
+
+        return write
+
+    def _write_challenge(self, value: bytes, device: str, *, bonded: bool) -> None:
+        nonce: str | None = None
+        if value:
+            try:
+                nonce = check_nonce(value)
+            except NonceError as exc:
+                _refusals.log(
+                    logging.INFO,
+                    "challenge-write",
+                    "refused a challenge write of %d bytes: %s",
+                    len(value),
+                    exc,
+                )
+                if exc.problem is NonceProblem.LENGTH:
+                    # BlueZ maps InvalidValueLength to ATT 0x0D.
+                    raise DBusError("org.bluez.Error.InvalidValueLength", str(exc)) from exc
+                raise _att_error(profile.ATT_NONCE_MALFORMED) from exc
         try:
-            nonce = check_nonce(value)
-        except NonceError as exc:
-            _refusals.log(
-                logging.INFO,
-                "challenge-write",
-                "refused a challenge write of %d bytes: %s",
-                len(value),
-                exc,
-            )
-            # BlueZ maps InvalidValueLength to ATT 0x0D and Failed to application error 0x80.
-            name = (
-                "org.bluez.Error.InvalidValueLength"
-                if exc.problem is NonceProblem.LENGTH
-                else "org.bluez.Error.Failed"
-            )
-            raise DBusError(name, str(exc)) from exc
-        self._on_challenge(nonce)
+            self._events.on_challenge(ChallengeWrite(nonce, device, bonded))
+        except ChallengeRefused as exc:
+            # A stranger may write every second: the log says so at a bounded rate.
+            _refusals.log(logging.INFO, "challenge-refused", "%s", exc.detail)
+            raise _att_error(exc.att_error) from exc
 
     async def _add_characteristics(self) -> None:
         service = self._server.services[profile.SERVICE_UUID].gatt
@@ -230,10 +280,26 @@ class TokenGattServer:
             self._read_status,
             None,
         )
-        await self._add(service, profile.CHALLENGE_UUID, [write], None, self._write_challenge)
+        await self._add(
+            service, profile.CHALLENGE_UUID, [write], None, self._challenge_writer(bonded=False)
+        )
+        # Always encrypt-write, whatever require_encryption says: BlueZ itself refuses it
+        # to a central without the bond's keys, which is what makes its budget safe.
+        await self._add(
+            service,
+            profile.BONDED_CHALLENGE_UUID,
+            [Flags.ENCRYPT_WRITE],
+            None,
+            self._challenge_writer(bonded=True),
+        )
         for index in range(profile.page_count_for(profile.MAX_ENCODED_BYTES)):
             await self._add(
-                service, profile.page_uuid(index), [read], self._page_reader(index), None
+                service,
+                profile.page_uuid(index),
+                [read],
+                self._page_reader(index),
+                None,
+                self._page_witness(index),
             )
 
     async def _add(
@@ -242,11 +308,12 @@ class TokenGattServer:
         uuid: str,
         flags: list[Flags],
         read: Callable[[], bytes] | None,
-        write: Callable[[bytes], None] | None,
+        write: Writer | None,
+        witness: ReadWitness | None = None,
     ) -> _ProfileCharacteristic:
         # Mirrors bless's BlueZGattService.add_characteristic, with our subclass.
         index = len(service.characteristics) + 1
-        char = _ProfileCharacteristic(uuid, flags, index, service, read, write)
+        char = _ProfileCharacteristic(uuid, flags, index, service, read, write, witness)
         service.characteristics.append(char)
         await service.app._register_object(char)
         return char

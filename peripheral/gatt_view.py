@@ -7,8 +7,10 @@ for humans and never contains the token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity
 from endorse_ble.peripheral.store_state import ChallengeState, StoreSnapshot, StoreState
@@ -29,9 +31,46 @@ _CHALLENGE_STATE = {
 }
 
 
-#: What the GATT server calls when a central writes Challenge: the nonce, or None for
-#: an empty write ("a token, please").
-ChallengeHandler = Callable[[str | None], None]
+@dataclass(frozen=True)
+class ChallengeWrite:
+    """A write to Challenge or Bonded Challenge, as BlueZ delivered it."""
+
+    #: The validated nonce, or None for an empty write ("a token, please").
+    nonce: str | None
+    #: BlueZ's object path of the writing device (its ``device`` option), "" if absent.
+    central: str = ""
+    #: Delivered through Bonded Challenge, which BlueZ accepts only over an encrypted link.
+    bonded: bool = False
+
+
+class ChallengeRefused(Exception):
+    """The daemon refuses a challenge write; the GATT server answers with ``att_error``."""
+
+    def __init__(self, att_error: int, detail: str) -> None:
+        self.att_error = att_error
+        self.detail = detail
+        super().__init__(detail)
+
+
+class GattEvents(Protocol):
+    """What the GATT server tells the daemon. Both run in D-Bus method handlers: they must
+    not block."""
+
+    def on_challenge(self, write: ChallengeWrite) -> None:
+        """A central wrote a Challenge characteristic; raise ChallengeRefused to refuse."""
+
+    def on_page_read(self, central: str, index: int, final: bool) -> None:
+        """``central`` read page ``index``; ``final``: that read reached the page's end."""
+
+
+@dataclass(frozen=True)
+class RefusalNote:
+    """A refused challenge as Status shows it (docs/protocol.md, "Status")."""
+
+    tag: int
+    why: str
+    #: Monotonic time at which the refused central may try again.
+    retry_at: float
 
 
 @dataclass(frozen=True)
@@ -60,9 +99,9 @@ def choose_token(store: StoreSnapshot, now: float, leeway: float) -> ServedChoic
     candidates: list[ServedChoice] = []
     if store.token is not None and not store.token.is_expired(now, leeway):
         candidates.append(ServedChoice(store.token, store.generation, None))
-    challenge = store.challenge
-    if challenge.token is not None and not challenge.token.is_expired(now, leeway):
-        candidates.append(ServedChoice(challenge.token, challenge.generation, challenge.nonce))
+    answered = store.answered
+    if answered is not None and not answered.token.is_expired(now, leeway):
+        candidates.append(ServedChoice(answered.token, answered.generation, answered.nonce))
     return max(candidates, key=lambda c: c.generation, default=None)
 
 
@@ -80,12 +119,18 @@ def token_matches_modem(token: Token, identity: ModemIdentity | None) -> bool | 
     return all(claimed == actual for claimed, actual in known)
 
 
+#: Refusals Status lists at most (newest first): enough for a few centrals at once.
+MAX_REFUSALS_SHOWN = 3
+
+
 def status_record(
     name: str,
     store: StoreSnapshot,
     choice: ServedChoice | None,
     modem: ModemHealth | None,
     identity: ModemIdentity | None = None,
+    refusals: Sequence[RefusalNote] = (),
+    now_monotonic: float = 0.0,
 ) -> dict[str, object]:
     """The Status characteristic's JSON object (docs/protocol.md, "Status")."""
     token: dict[str, object] = {"state": store.state.value, "fetches": store.fetch_count}
@@ -108,7 +153,10 @@ def status_record(
         "v": profile.PROFILE_VERSION,
         "gw": name[:32],
         "token": token,
-        "challenge": {"state": store.challenge.state.value},
+        "challenge": {
+            "state": store.challenge.state.value,
+            "tag": profile.nonce_tag(store.challenge.nonce),
+        },
         "modem": None
         if modem is None
         else {
@@ -118,6 +166,10 @@ def status_record(
             "match": None if choice is None else token_matches_modem(choice.token, identity),
         },
         "error": None if error is None else error[:MAX_ERROR_CHARS],
+        "refused": [
+            {"tag": r.tag, "why": r.why, "next_in": max(0, round(r.retry_at - now_monotonic))}
+            for r in refusals[:MAX_REFUSALS_SHOWN]
+        ],
     }
 
 
@@ -128,6 +180,8 @@ def gatt_snapshot(
     now: float,
     leeway: float,
     identity: ModemIdentity | None = None,
+    refusals: Sequence[RefusalNote] = (),
+    now_monotonic: float = 0.0,
 ) -> GattSnapshot:
     """Everything the GATT server answers reads from, for this moment."""
     choice = choose_token(store, now, leeway)
@@ -149,8 +203,27 @@ def gatt_snapshot(
             token_state=profile.TokenState.READY,
             challenge_state=challenge_state,
         )
-    status = profile.encode_status(status_record(name, store, choice, modem, identity))
+    record = status_record(name, store, choice, modem, identity, refusals, now_monotonic)
+    status = _encode_fitting(record)
     return GattSnapshot(served=served, status=status)
+
+
+def _encode_fitting(record: dict[str, object]) -> bytes:
+    """Encode Status, shortening the error text until the record fits one attribute.
+
+    Every other field is bounded by construction; the error is free text (and JSON may
+    escape it longer), so it is what gives way.
+    """
+    while True:
+        try:
+            return profile.encode_status(record)
+        except profile.ProfileError:
+            error = record.get("error")
+            if not isinstance(error, str) or not error:
+                raise
+            excess = len(json.dumps(record, separators=(",", ":"))) - profile.MAX_STATUS_BYTES
+            keep = len(error) - max(excess, 1) - 3
+            record = {**record, "error": error[:keep] + "..." if keep > 0 else None}
 
 
 def next_expiry(store: StoreSnapshot, now: float, leeway: float) -> float | None:

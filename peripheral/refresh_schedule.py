@@ -178,12 +178,22 @@ class ChallengeBudget:
     def __post_init__(self) -> None:
         self.available = float(self.burst)
 
+    def peek_available(self, now: float) -> float:
+        """Challenges available at monotonic time ``now`` (fractional), spending nothing."""
+        if self.updated is None:
+            return min(float(self.burst), self.available)
+        gained = (now - self.updated) / self.refill_seconds
+        return min(float(self.burst), self.available + max(0.0, gained))
+
+    def peek(self, now: float) -> float:
+        """0.0 if a challenge is allowed at ``now``, else the seconds until one will be."""
+        available = self.peek_available(now)
+        return 0.0 if available >= 1.0 else (1.0 - available) * self.refill_seconds
+
     def take(self, now: float) -> float:
         """Spend one challenge at monotonic time ``now``: 0.0 if allowed, else the seconds
         until one will be."""
-        if self.updated is not None:
-            gained = (now - self.updated) / self.refill_seconds
-            self.available = min(float(self.burst), self.available + max(0.0, gained))
+        self.available = self.peek_available(now)
         self.updated = now
         if self.available >= 1.0:
             self.available -= 1.0

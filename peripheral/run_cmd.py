@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from endorse_ble.peripheral.daemon import GatewayDaemon
     from endorse_ble.peripheral.endorse_client import EndorseClient
     from endorse_ble.peripheral.gatt_server import TokenGattServer
-    from endorse_ble.peripheral.gatt_view import ChallengeHandler
+    from endorse_ble.peripheral.gatt_view import GattEvents
     from endorse_ble.peripheral.mm_modem import MmModem
     from endorse_ble.peripheral.sd_notify import SdNotifier
 
@@ -84,10 +84,10 @@ class RealParts:
 
         return AtModem(config.modem)
 
-    def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> TokenGattServer:
+    def gatt(self, config: GatewayConfig, events: GattEvents) -> TokenGattServer:
         from endorse_ble.peripheral.gatt_server import TokenGattServer
 
-        return TokenGattServer(config.ble, on_challenge)
+        return TokenGattServer(config.ble, events)
 
 
 class Reloader:

@@ -61,10 +61,17 @@ class RefreshSettings:
     backoff_max_seconds: float = 300.0
     # A token this close to exp is never handed out.
     expiry_leeway_seconds: float = 5.0
-    # Challenges from the air, each an Endorse request on a metered link: at most this
-    # many at once, then one more per challenge_refill_seconds.
+    # Challenges from the air, each an Endorse request on a metered link. Each central
+    # (named by BlueZ) may ask this many at once, then one more per challenge_refill_seconds.
     challenge_burst: int = 3
     challenge_refill_seconds: float = 60.0
+    # All centrals' plain challenges together: at most this many per hour. A stranger can
+    # change its address at will, so this is what bounds its cost on the metered link.
+    challenge_ceiling_per_hour: int = 20
+    # Challenges BlueZ delivered over an encrypted link (the Bonded Challenge
+    # characteristic): each bonded laptop's own budget, which strangers cannot spend.
+    bonded_challenge_burst: int = 10
+    bonded_challenge_refill_seconds: float = 12.0
 
 
 @dataclass(frozen=True)

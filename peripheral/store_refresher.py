@@ -16,6 +16,7 @@ from endorse_ble.peripheral.refresh_schedule import is_servable
 from endorse_ble.peripheral.settings import RefreshSettings
 from endorse_ble.peripheral.store_failures import FailureRecord
 from endorse_ble.peripheral.store_state import (
+    AnsweredChallenge,
     ChallengeSnapshot,
     ChallengeState,
     StoreSnapshot,
@@ -41,6 +42,7 @@ class RefresherLoop:
     _token: Token | None
     _generation: int
     _challenge: ChallengeSnapshot
+    _answered: AnsweredChallenge | None
     _next_fetch: float | None
     _fetch_count: int
     _fetch_task: asyncio.Task[Token] | None
@@ -78,7 +80,8 @@ class RefresherLoop:
             delays.append(0.0 if due is None else due - self._clock.monotonic())
         now_wall = self._clock.wall()
         leeway = self._settings.expiry_leeway_seconds
-        for token in (self.current(), self._challenge.token):
+        answered = self._answered.token if self._answered is not None else None
+        for token in (self.current(), self._challenge.token, answered):
             if token is not None and self._servable(token):
                 until = token.expires_at - leeway - now_wall
                 # Re-read the wall clock now and then: a step forward may end it sooner.
@@ -109,6 +112,9 @@ class RefresherLoop:
         challenge = self._challenge
         if challenge.token is not None and not self._servable(challenge.token):
             challenge = replace(challenge, state=ChallengeState.IDLE, token=None)
+        answered = self._answered
+        if answered is not None and not self._servable(answered.token):
+            answered = None
         return StoreSnapshot(
             mode=self._settings.mode,
             state=state,
@@ -118,6 +124,7 @@ class RefresherLoop:
             last_error=last_error,
             error_reason=self._failure.reason,
             challenge=challenge,
+            answered=answered,
             next_refresh_due=self._next_fetch,
             fetch_count=self._fetch_count,
         )

@@ -48,7 +48,6 @@ class StoreErrorReason(enum.Enum):
     BAD_NONCE = "bad_nonce"  # a challenge nonce outside the allowed length or alphabet
     NONCE_MISMATCH = "nonce_mismatch"  # the fetched token does not carry the nonce asked for
     CHALLENGE_BUSY = "challenge_busy"  # another nonce's challenge is still being fetched
-    RATE_LIMITED = "rate_limited"  # too many challenges lately (each costs cellular data)
     IDENTITY_MISMATCH = "identity_mismatch"  # the token names another SIM or device
 
 
@@ -112,6 +111,15 @@ class ChallengeSnapshot:
 
 
 @dataclass(frozen=True)
+class AnsweredChallenge:
+    """The newest token that answered a challenge, and the nonce it answers."""
+
+    nonce: str
+    token: Token
+    generation: int
+
+
+@dataclass(frozen=True)
 class StoreSnapshot:
     """One immutable view of the store, published after every change.
 
@@ -130,5 +138,7 @@ class StoreSnapshot:
     last_error: str | None = None
     error_reason: StoreErrorReason | None = None
     challenge: ChallengeSnapshot = field(default_factory=ChallengeSnapshot)
+    #: Still served while a later challenge is fetched, until a newer token replaces it.
+    answered: AnsweredChallenge | None = None
     next_refresh_due: float | None = None
     fetch_count: int = 0

@@ -19,13 +19,12 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from endorse_ble.peripheral.guarded_fetch import GuardedFetch
 from endorse_ble.peripheral.ports import Clock, NetworkView, TokenSource
 from endorse_ble.peripheral.refresh_schedule import (
-    ChallengeBudget,
     JitterKind,
     renew_delay,
 )
@@ -34,6 +33,7 @@ from endorse_ble.peripheral.step_watch import Progress
 from endorse_ble.peripheral.store_failures import FailureRecord
 from endorse_ble.peripheral.store_refresher import RefresherLoop
 from endorse_ble.peripheral.store_state import (
+    AnsweredChallenge,
     ChallengeSnapshot,
     ChallengeState,
     StoreError,
@@ -81,13 +81,13 @@ class TokenStore(RefresherLoop):
         self._guarded_fetch = self._guard(source, modem)
         # Jitter only spreads retries out; it protects nothing, so no CSPRNG is needed.
         self._failure = FailureRecord(settings, rng or random.Random(), jitter)  # noqa: S311
-        self._challenge_budget = ChallengeBudget(
-            settings.challenge_burst, settings.challenge_refill_seconds
-        )
         self._token: Token | None = None
         self._generation = 0
         self._counter = 0  # one counter for ordinary and challenge tokens
         self._challenge = ChallengeSnapshot()
+        # The newest token that answered a challenge: served until a newer token exists,
+        # even while the next challenge is being fetched.
+        self._answered: AnsweredChallenge | None = None
         self._next_fetch: float | None = None  # monotonic; None in prefetch means "now"
         self._fetch_count = 0
         self._received = (0.0, 0.0)  # wall and monotonic receipt time of self._token
@@ -141,8 +141,6 @@ class TokenStore(RefresherLoop):
             self._max_reading_age = max_reading_age
         self._guarded_fetch = self._guard(source, modem)
         self._failure.reconfigure(settings)
-        self._challenge_budget.burst = settings.challenge_burst
-        self._challenge_budget.refill_seconds = settings.challenge_refill_seconds
         self._schedule_renewal()
         self._wake.set()
         self._publish()
@@ -193,54 +191,49 @@ class TokenStore(RefresherLoop):
             task = self._start_fetch()
         return await self._await_shared(task)
 
-    async def request_challenge(self, nonce: str, *, budgeted: bool = True) -> Token:
+    def challenge_in_flight(self) -> str | None:
+        """The nonce whose challenge is being fetched now, if any."""
+        return self._challenge.nonce if self._challenge_task is not None else None
+
+    async def request_challenge(self, nonce: str) -> Token:
         """Fetch a token whose signed claims carry ``nonce``; one fetch per nonce.
 
-        The ordinary token keeps being served meanwhile. Raises :class:`StoreError`:
-        BAD_NONCE for a nonce that is not 8..64 base64url characters, CHALLENGE_BUSY while
-        another nonce is being fetched, RATE_LIMITED when the challenge budget is spent
-        (``budgeted=False`` for an operator's request), NONCE_MISMATCH if the token does
-        not carry it.
+        The ordinary token and the last answered challenge keep being served meanwhile.
+        Budgets are the caller's business (peripheral.challenge_desk: they depend on which
+        central asked). Raises :class:`StoreError`: BAD_NONCE for a nonce that is not 8..64
+        base64url characters, CHALLENGE_BUSY while another nonce is being fetched,
+        NONCE_MISMATCH if the token does not carry it.
         """
+        return await self.begin_challenge(nonce)
+
+    def begin_challenge(self, nonce: str) -> Awaitable[Token]:
+        """Start (or join) the challenge for ``nonce`` now, before returning; await the
+        result. The checks of :meth:`request_challenge` are made here, synchronously, so a
+        D-Bus handler can answer the write with them."""
         self._require_running()
         validate_nonce(nonce)
         task = self._challenge_task
         if task is not None:
             if self._challenge.nonce == nonce:
-                return await self._await_shared(task)
+                return self._await_shared(task)
             raise StoreError(StoreErrorReason.CHALLENGE_BUSY, "another challenge is in flight")
         ready = self.challenge_token(nonce)
         if ready is not None:
-            return ready
-        if budgeted:
-            self._spend_challenge(nonce)
+            return _already(ready)
         self._challenge = ChallengeSnapshot(state=ChallengeState.FETCHING, nonce=nonce)
         task = asyncio.create_task(self._fetch_challenge(nonce), name="token-store-challenge")
         task.add_done_callback(consume_result)
         self._challenge_task = task
         self._publish()
-        return await self._await_shared(task)
-
-    def _spend_challenge(self, nonce: str) -> None:
-        wait = self._challenge_budget.take(self._clock.monotonic())
-        if wait > 0:
-            error = StoreError(
-                StoreErrorReason.RATE_LIMITED,
-                f"too many fresh-token requests; the next is allowed in {wait:.0f} s",
-            )
-            self._challenge = ChallengeSnapshot(
-                state=ChallengeState.FAILED, nonce=nonce, last_error=error.detail
-            )
-            self._publish()
-            raise error
+        return self._await_shared(task)
 
     def challenge_token(self, nonce: str) -> Token | None:
-        """The servable token answering ``nonce``, if the latest challenge produced one."""
-        challenge = self._challenge
-        token = challenge.token
-        if challenge.nonce != nonce or token is None or not self._servable(token):
+        """The servable token answering ``nonce``, if a challenge produced one that is
+        still the newest answer."""
+        answered = self._answered
+        if answered is None or answered.nonce != nonce or not self._servable(answered.token):
             return None
-        return token
+        return answered.token
 
     def snapshot(self) -> StoreSnapshot:
         """The store's state now (token servability judged by the wall clock now)."""
@@ -290,6 +283,7 @@ class TokenStore(RefresherLoop):
             self._challenge = ChallengeSnapshot(
                 state=ChallengeState.READY, nonce=nonce, token=token, generation=self._counter
             )
+            self._answered = AnsweredChallenge(nonce, token, self._counter)
             logger.info("challenge token received: %s", describe(token))
             return token
         finally:
@@ -362,3 +356,7 @@ class TokenStore(RefresherLoop):
     def _require_running(self) -> None:
         if not self._running:
             raise StoreError(StoreErrorReason.NOT_RUNNING, "the token store is not running")
+
+
+async def _already(token: Token) -> Token:
+    return token

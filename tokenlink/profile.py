@@ -33,6 +33,22 @@ SERVICE_UUID = "5e1d0000" + _BASE
 INFO_UUID = "5e1d0001" + _BASE
 STATUS_UUID = "5e1d0002" + _BASE
 CHALLENGE_UUID = "5e1d0003" + _BASE
+#: Flagged encrypt-write: BlueZ delivers a write only over an encrypted (bonded) link, so
+#: the gateway can give these writes the bonded laptops' own budget.
+BONDED_CHALLENGE_UUID = "5e1d0004" + _BASE
+
+# ATT errors a challenge write can meet (docs/protocol.md, "Challenge"). 0x80-0x9F are
+# application errors (Core spec Vol 3, Part F, 3.4.1.1); BlueZ passes them on as
+# "Operation failed with ATT error: 0x8N".
+#: The nonce is not 8..64 bytes long.
+ATT_INVALID_VALUE_LENGTH = 0x0D
+#: The nonce has a character outside the base64url alphabet.
+ATT_NONCE_MALFORMED = 0x80
+#: Another central's challenge is being fetched: wait for Info to change, then write again.
+ATT_CHALLENGE_BUSY = 0x81
+#: This central's budget (or all centrals' hourly ceiling) is spent: Status ``refused``
+#: says which and when the next is allowed.
+ATT_CHALLENGE_REFUSED = 0x82
 
 #: The largest value of one attribute (Core spec Vol 3, Part F, 3.2.9).
 MAX_ATTRIBUTE_BYTES = 512

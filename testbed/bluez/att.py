@@ -46,6 +46,8 @@ PREPARE_HEADER = 5
 EXECUTE_REQ_LEN = 2
 EXECUTE_RSP_LEN = 1
 NOTIFICATION_HEADER = 3
+#: Handle Value Confirmation: the opcode alone.
+CONFIRMATION_LEN = 1
 ERROR_RSP_LEN = 5
 
 BLUEZ_ERROR = "org.bluez.Error"
@@ -70,6 +72,8 @@ class OpKind(enum.Enum):
     PREPARE_WRITE = "prepare_write"
     EXECUTE_WRITE = "execute_write"
     NOTIFICATION = "notification"
+    #: A Handle Value Indication (p2c) and its Handle Value Confirmation (c2p).
+    INDICATION = "indication"
     CCCD_WRITE = "cccd_write"
 
 
@@ -240,6 +244,46 @@ _WRITE_FLAGS = {
     "encrypt-authenticated-write": Security.HIGH,
     "secure-write": Security.FIPS,
 }
+
+
+_NOTIFY_FLAGS = {
+    "notify": Security.LOW,
+    "indicate": Security.LOW,
+    "encrypt-notify": Security.MEDIUM,
+    "encrypt-indicate": Security.MEDIUM,
+    "encrypt-authenticated-notify": Security.HIGH,
+    "encrypt-authenticated-indicate": Security.HIGH,
+    "secure-notify": Security.FIPS,
+    "secure-indicate": Security.FIPS,
+}
+
+
+def subscribe_error(flags: Iterable[str], security: Security) -> int:
+    """The ATT error for writing the CCCD (subscribing), or 0 when allowed.
+
+    gatt-database.c gives the CCCD the write permission of the ``*-notify`` /
+    ``*-indicate`` flag: ``encrypt-notify`` needs an encrypted link, and so on.
+    """
+    levels = [_NOTIFY_FLAGS[f] for f in flags if f in _NOTIFY_FLAGS]
+    if not levels:
+        return ATT_WRITE_NOT_PERMITTED
+    needed = max(levels)
+    if security >= needed:
+        return 0
+    return (
+        ATT_INSUFFICIENT_ENCRYPTION
+        if needed == Security.MEDIUM
+        else ATT_INSUFFICIENT_AUTHENTICATION
+    )
+
+
+def uses_indications(flags: Iterable[str]) -> bool:
+    """Whether Value changes go out as indications (confirmed) rather than notifications;
+    BlueZ notifies when both are allowed."""
+    names = set(flags)
+    return bool(names & {f for f in _NOTIFY_FLAGS if f.endswith("indicate")}) and not bool(
+        names & {f for f in _NOTIFY_FLAGS if f.endswith("notify")}
+    )
 
 
 def access_error(flags: Iterable[str], write: bool, security: Security) -> int:

@@ -135,27 +135,34 @@ class PrivateBus:
 
 
 class BusPair:
-    """The two buses of the testbed: ``peripheral`` (adapter hci0), ``central`` (hci1).
+    """The buses of the testbed: ``peripheral`` (adapter hci0), ``central`` (hci1), and one
+    more per extra laptop (hci2, ...): ``laptops[k]`` is hci(k+1)'s.
 
-    Two buses model two hosts: on one bus bless's own InterfacesAdded signals would reach
-    bleak, whose match rules do not filter on sender.
+    Separate buses model separate hosts: on one bus bless's own InterfacesAdded signals
+    would reach bleak, whose match rules do not filter on sender, and one laptop's
+    bleak-retry-connector would see (and close, as "stale") another laptop's connection.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, laptops: int = 1) -> None:
         self.peripheral = PrivateBus("peripheral")
-        self.central = PrivateBus("central")
+        self.laptops = [
+            PrivateBus("central" if k == 0 else f"laptop{k + 1}") for k in range(laptops)
+        ]
+        self.central = self.laptops[0]
 
     def start(self) -> None:
-        """Start both daemons (from the main thread: see :func:`die_with_parent`)."""
+        """Start the daemons (from the main thread: see :func:`die_with_parent`)."""
         try:
             self.peripheral.start()
-            self.central.start()
+            for bus in self.laptops:
+                bus.start()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """Stop both daemons and remove their sockets."""
+        """Stop the daemons and remove their sockets."""
         with contextlib.ExitStack() as stack:
             stack.callback(self.peripheral.stop)
-            stack.callback(self.central.stop)
+            for bus in self.laptops:
+                stack.callback(bus.stop)

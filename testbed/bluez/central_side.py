@@ -1,4 +1,4 @@
-"""The central host's BlueZ (adapter hci1): what bleak scans and connects with.
+"""A laptop's BlueZ (adapter hci1, hci2, ...): what bleak scans and connects with.
 
 Adapter1 with discovery sessions per client (doc/org.bluez.Adapter.rst): StartDiscovery
 twice -> InProgress, StopDiscovery without a session -> Failed "No discovery started".
@@ -73,9 +73,9 @@ class DeviceState:
 
 
 class CentralSide:
-    """hci1 on the central bus: discovery, devices and connections to the peripheral."""
-
-    path = "/org/bluez/hci1"
+    """One laptop adapter on the central bus: discovery, devices and connections to the
+    peripheral. Several of them (``--laptops N``) are independent laptops: each has its own
+    address (so the peripheral sees a different ``device``), links and counters."""
 
     def __init__(
         self,
@@ -84,7 +84,10 @@ class CentralSide:
         peripheral: PeripheralSide,
         counters: AirCounters,
         faults: Faults,
+        name: str = "hci1",
     ) -> None:
+        self.name = name
+        self.path = f"/org/bluez/{name}"
         self.server = server
         self.address = address
         self.peripheral = peripheral
@@ -99,7 +102,7 @@ class CentralSide:
     def install(self) -> None:
         """Export the adapter object."""
         adapter = Interface(
-            props=adapter_properties("hci1", self.address, ["central"]),
+            props=adapter_properties(self.name, self.address, ["central"]),
             methods={
                 "StartDiscovery": Method("", "", self._start_discovery),
                 "StopDiscovery": Method("", "", self._stop_discovery),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dbus_fast import Message, MessageType
@@ -30,6 +30,15 @@ logger = logging.getLogger(__name__)
 BUS_NAME = "org.bluez"
 PERIPHERAL_ADDRESS = "C0:FF:EE:00:00:01"
 CENTRAL_ADDRESS = "C0:FF:EE:00:00:02"
+#: Laptops a fake models at most (hci1..hci9).
+MAX_LAPTOPS = 9
+
+
+def laptop_address(index: int) -> str:
+    """The address of laptop ``index`` (0-based): hci1 is C0:FF:EE:00:00:02, and so on."""
+    return f"C0:FF:EE:00:00:{index + 2:02X}"
+
+
 _NAME_OWNER_RULE = (
     "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
     "member='NameOwnerChanged'"
@@ -63,16 +72,35 @@ async def _add_match(bus: MessageBus, rule: str) -> None:
 
 
 class FakeBluez:
-    """bluetoothd for two hosts; start/stop/restart, shared counters and faults."""
+    """bluetoothd for the gateway host and ``laptops`` laptops (adapters hci1..hciN, each
+    on its own bus when ``laptop_buses`` gives them: separate hosts); start/stop/restart,
+    faults shared, counters per laptop."""
 
-    def __init__(self, peripheral_address: str, central_address: str, mtu: int) -> None:
+    def __init__(
+        self,
+        peripheral_address: str,
+        central_address: str,
+        mtu: int,
+        laptops: int = 1,
+        att_timeout: float = 30.0,
+        laptop_buses: list[str] | None = None,
+    ) -> None:
+        if not 1 <= laptops <= MAX_LAPTOPS:
+            raise ValueError(f"laptops must be 1..{MAX_LAPTOPS}, not {laptops}")
         self.peripheral_address = peripheral_address
         self.central_address = central_address
-        self.counters = AirCounters()
-        self.faults = Faults(mtu=att.check_mtu(mtu))
+        #: The bus of each laptop (hci1 first); by default all on the central bus.
+        self.laptop_buses = laptop_buses or [central_address] * laptops
+        if len(self.laptop_buses) != laptops:
+            raise ValueError("one bus address per laptop")
+        self.laptop_counters = [AirCounters() for _ in range(laptops)]
+        #: hci1's counters (the only laptop unless --laptops says otherwise).
+        self.counters = self.laptop_counters[0]
+        self.faults = Faults(mtu=att.check_mtu(mtu), att_timeout=att_timeout)
         self._buses: list[MessageBus] = []
         self.peripheral: PeripheralSide | None = None
         self.central: CentralSide | None = None
+        self.centrals: list[CentralSide] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -83,19 +111,37 @@ class FakeBluez:
     async def start(self) -> None:
         """Connect to both buses, export the adapters and own ``org.bluez``."""
         pbus = await _connect(self.peripheral_address)
-        cbus = await _connect(self.central_address)
-        self._buses = [pbus, cbus]
-        pserver, cserver = ObjectServer(pbus), ObjectServer(cbus)
+        central_buses: dict[str, MessageBus] = {}
+        for address in self.laptop_buses:
+            if address not in central_buses:
+                central_buses[address] = await _connect(address)
+        self._buses = [pbus, *central_buses.values()]
+        pserver = ObjectServer(pbus)
+        cservers = {address: ObjectServer(bus) for address, bus in central_buses.items()}
         self.peripheral = PeripheralSide(pserver, PERIPHERAL_ADDRESS, self._adverts_changed)
-        self.central = CentralSide(
-            cserver, CENTRAL_ADDRESS, self.peripheral, self.counters, self.faults
-        )
-        for server in (pserver, cserver):
+        self.centrals = [
+            CentralSide(
+                cservers[self.laptop_buses[index]],
+                laptop_address(index),
+                self.peripheral,
+                counters,
+                self.faults,
+                name=f"hci{index + 1}",
+            )
+            for index, counters in enumerate(self.laptop_counters)
+        ]
+        self.central = self.centrals[0]
+        for server in (pserver, *cservers.values()):
             server.attach()
         self.peripheral.install()
-        self.central.install()
+        for central in self.centrals:
+            central.install()
         pbus.add_message_handler(self._on_peripheral_signal)
-        cbus.add_message_handler(self._on_central_signal)
+        for address, bus in central_buses.items():
+            on_bus = [
+                c for c, a in zip(self.centrals, self.laptop_buses, strict=True) if a == address
+            ]
+            bus.add_message_handler(self._central_signal_handler(on_bus))
         for bus in self._buses:
             await _add_match(bus, _NAME_OWNER_RULE)
         await _add_match(pbus, _VALUE_RULE)
@@ -106,9 +152,10 @@ class FakeBluez:
     async def stop(self) -> None:
         """Leave both buses without a goodbye (like a bluetoothd that exits)."""
         buses, self._buses = self._buses, []
-        if self.central is not None:
-            self.central.shutdown()
+        for central in self.centrals:
+            central.shutdown()
         self.peripheral = self.central = None
+        self.centrals = []
         for bus in buses:
             bus.disconnect()
         for bus in buses:
@@ -128,8 +175,8 @@ class FakeBluez:
     # --- signals -----------------------------------------------------------------------
 
     def _adverts_changed(self) -> None:
-        if self.central is not None:
-            self.central.refresh_devices()
+        for central in self.centrals:
+            central.refresh_devices()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -159,13 +206,21 @@ class FakeBluez:
         ):
             value = msg.body[1]["Value"].value
             if isinstance(value, bytes | bytearray):
-                self.central.on_app_value(str(msg.sender), str(msg.path), bytes(value))
+                for central in self.centrals:
+                    central.on_app_value(str(msg.sender), str(msg.path), bytes(value))
         return False
 
-    def _on_central_signal(self, msg: Message) -> bool:
-        if msg.message_type != MessageType.SIGNAL:
+    def _central_signal_handler(self, centrals: list[CentralSide]) -> Callable[[Message], bool]:
+        """The handler for one laptop bus: unique names are per bus, so a client leaving
+        one laptop's bus must not end the sessions of a namesake on another's."""
+
+        def handler(msg: Message) -> bool:
+            if msg.message_type != MessageType.SIGNAL:
+                return False
+            gone = self._left(msg)
+            if gone is not None:
+                for central in centrals:
+                    self._spawn(central.forget_sender(gone))
             return False
-        gone = self._left(msg)
-        if gone is not None and self.central is not None:
-            self._spawn(self.central.forget_sender(gone))
-        return False
+
+        return handler

@@ -95,19 +95,27 @@ class FakeBluezHandle:
         control: TestbedControl,
         log_dir: Path,
         mtu: int,
+        laptop_buses: dict[str, str] | None = None,
     ) -> None:
         self.peripheral_bus = peripheral_bus
         self.central_bus = central_bus
+        #: Adapter name -> the bus of that laptop (hci1 is on the central bus).
+        self.laptop_buses = {"hci1": central_bus, **(laptop_buses or {})}
         self.control = control
         self.log_dir = log_dir
         self.mtu = mtu
         self.processes: list[asyncio.subprocess.Process] = []
 
     def env(self, side: str) -> dict[str, str]:
-        """Subprocess environment for ``side`` ("peripheral" or "central")."""
-        if side not in ("peripheral", "central"):
-            raise ValueError(f"side must be peripheral or central, not {side!r}")
-        return subprocess_env(self.peripheral_bus if side == "peripheral" else self.central_bus)
+        """Subprocess environment for ``side``: "peripheral", "central" (laptop hci1), or
+        a laptop's adapter name ("hci2", ...)."""
+        if side == "peripheral":
+            return subprocess_env(self.peripheral_bus)
+        if side == "central":
+            return subprocess_env(self.central_bus)
+        if side in self.laptop_buses:
+            return subprocess_env(self.laptop_buses[side])
+        raise ValueError(f"side must be peripheral, central or a laptop adapter, not {side!r}")
 
     async def start_peripheral(self, *args: str) -> asyncio.subprocess.Process:
         """Start the sample bless peripheral and wait until it printed READY."""
@@ -148,7 +156,9 @@ class FakeBluezHandle:
 
 
 @contextlib.asynccontextmanager
-async def running_fake_bluez(mtu: int, log_dir: Path) -> AsyncIterator[FakeBluezHandle]:
+async def running_fake_bluez(
+    mtu: int, log_dir: Path, laptops: int = 1, att_timeout: float = 30.0
+) -> AsyncIterator[FakeBluezHandle]:
     """Start ``python -m endorse_ble.testbed bluez``, yield a handle, stop everything afterwards."""
     proc = await spawn(
         subprocess_env(""),
@@ -157,14 +167,23 @@ async def running_fake_bluez(mtu: int, log_dir: Path) -> AsyncIterator[FakeBluez
         "bluez",
         "--mtu",
         str(mtu),
+        "--laptops",
+        str(laptops),
+        "--att-timeout",
+        str(att_timeout),
         stderr=log_dir / "fake-bluez.log",
     )
     try:
         peripheral = (await read_line_starting(proc, "PERIPHERAL_BUS=")).split("=", 1)[1]
         central = (await read_line_starting(proc, "CENTRAL_BUS=")).split("=", 1)[1]
+        laptop_buses: dict[str, str] = {}
+        for _ in range(laptops - 1):
+            line = await read_line_starting(proc, "LAPTOP_BUS_")
+            name, address = line.removeprefix("LAPTOP_BUS_").split("=", 1)
+            laptop_buses[name] = address
         await read_line_starting(proc, "READY")
         async with TestbedControl(central) as control:
-            handle = FakeBluezHandle(peripheral, central, control, log_dir, mtu)
+            handle = FakeBluezHandle(peripheral, central, control, log_dir, mtu, laptop_buses)
             try:
                 yield handle
             finally:

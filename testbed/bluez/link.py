@@ -50,6 +50,9 @@ class Faults:
     """Injected faults and link settings, shared by all links (set via the control API)."""
 
     mtu: int = att.MIN_MTU
+    #: BlueZ gives up on an ATT transaction without a response after 30 s and the link is
+    #: unusable from then on; tests make it shorter.
+    att_timeout: float = 30.0
     drop_after: int | None = None
     refuse_next_connect: bool = False
     # Hold the next read after this many more ATT reads until resumed: lets a test change
@@ -58,16 +61,21 @@ class Faults:
     paused: asyncio.Event = field(default_factory=asyncio.Event)
     resume: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def gate_read(self) -> None:
-        """Wait here if a pause fault is due (see ``pause_after``)."""
+    async def gate_read(self) -> bool:
+        """Wait here if a pause fault is due (see ``pause_after``); False when the held
+        request went unanswered for ``att_timeout`` (the transaction timed out)."""
         if self.pause_after is None:
-            return
+            return True
         if self.pause_after > 0:
             self.pause_after -= 1
-            return
+            return True
         self.pause_after = None
         self.paused.set()
-        await self.resume.wait()
+        try:
+            await asyncio.wait_for(self.resume.wait(), self.att_timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class GattLink:
@@ -185,8 +193,14 @@ class GattLink:
         offset = start
         while True:
             kind = OpKind.READ if offset == 0 else OpKind.READ_BLOB
-            await self.faults.gate_read()
             self.request(kind, att.READ_REQ_LEN if offset == 0 else att.READ_BLOB_REQ_LEN)
+            if not await self.faults.gate_read():
+                # att.c timeout_cb: the transaction timed out; BlueZ drops the link.
+                logger.info(
+                    "ATT %s timed out on %s: dropping the link", kind.value, self.device_path
+                )
+                self.drop()
+                raise_reply(att.att_to_client_error(att.ATT_UNLIKELY))
             ecode = att.access_error(flags, False, self.security)
             value = b""
             if not ecode:

@@ -9,6 +9,7 @@ interfaces and holds the per-characteristic state a link keeps.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,10 @@ class MirroredChar:
     notify_channel: FdChannel | None = None
     read_in_flight: tuple[int, asyncio.Task[bytes]] | None = None
     writing: bool = False
+    #: Values waiting to be indicated: the server sends the next one only after the
+    #: client confirmed the previous (Core Vol 3 Part F 3.4.7.2).
+    indications: deque[bytes] = field(default_factory=deque)
+    awaiting_confirmation: bool = False
 
     @property
     def notify_enabled(self) -> bool:

@@ -19,7 +19,7 @@ from endorse_ble.testbed.bluez import att
 from endorse_ble.testbed.bluez.att import OpKind
 from endorse_ble.testbed.bluez.fd_channel import FdChannel
 from endorse_ble.testbed.bluez.gatt_model import GATT_CHARACTERISTIC
-from endorse_ble.testbed.bluez.mirror import MirroredChar, parse_options
+from endorse_ble.testbed.bluez.mirror import MirroredChar, parse_options, raise_reply
 from endorse_ble.testbed.bluez.objects import DBusReplyError, FdReply
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class NotifySessions:
             return []
         first = not entry.notify_enabled
         if first:
-            self._write_cccd(True)
+            self._write_cccd(True, att.subscribe_error(entry.char.flags, self._link.security))
         entry.subscribers.add(sender)
         if first:
             await self._app_notify_call(entry, "StartNotify")
@@ -66,10 +66,13 @@ class NotifySessions:
         await self._unsubscribe(entry, str(msg.path), sender)
         return []
 
-    def _write_cccd(self, enable: bool) -> None:
-        """One Write Request of 2 bytes to the CCCD (Core Vol 3 Part G 3.3.3.3)."""
+    def _write_cccd(self, enable: bool, ecode: int = 0) -> None:
+        """One Write Request of 2 bytes to the CCCD (Core Vol 3 Part G 3.3.3.3); the
+        server refuses it with ``ecode`` (a ``*-notify`` flag the link's security misses)."""
         self._link.request(OpKind.CCCD_WRITE, att.WRITE_REQ_HEADER + 2)
-        self._link.respond(OpKind.CCCD_WRITE, att.WRITE_RSP_LEN)
+        self._link.respond(OpKind.CCCD_WRITE, att.ERROR_RSP_LEN if ecode else att.WRITE_RSP_LEN)
+        if ecode:
+            raise_reply(att.att_to_client_error(ecode))
 
     async def _unsubscribe(self, entry: MirroredChar, path: str, sender: str) -> None:
         entry.subscribers.discard(sender)
@@ -182,12 +185,40 @@ class NotifySessions:
             if not entry.notify_enabled or not self._link.alive:
                 continue
             payload = att.notification_payload(value, self._link.mtu)
+            if att.uses_indications(entry.char.flags):
+                entry.indications.append(payload)
+                if not entry.awaiting_confirmation:
+                    self._indicate_next(path, entry)
+                continue
             self._link.counters.record(
                 OpKind.NOTIFICATION, "p2c", att.NOTIFICATION_HEADER + len(payload)
             )
-            if entry.notify_channel is not None:  # the Value property is not updated then
-                entry.notify_channel.send(payload)
-                continue
-            self._link.central.update(
-                path, GATT_CHARACTERISTIC, {"Value": Variant("ay", payload)}, force=True
-            )
+            self._deliver(path, entry, payload)
+
+    def _deliver(self, path: str, entry: MirroredChar, payload: bytes) -> None:
+        if entry.notify_channel is not None:  # the Value property is not updated then
+            entry.notify_channel.send(payload)
+            return
+        self._link.central.update(
+            path, GATT_CHARACTERISTIC, {"Value": Variant("ay", payload)}, force=True
+        )
+
+    def _indicate_next(self, path: str, entry: MirroredChar) -> None:
+        """Send the oldest queued indication; the next waits for its confirmation, which
+        the central's BlueZ sends once it has handled it (here: on the next loop turn)."""
+        if not entry.indications or not self._link.alive:
+            entry.indications.clear()
+            entry.awaiting_confirmation = False
+            return
+        payload = entry.indications.popleft()
+        entry.awaiting_confirmation = True
+        self._link.counters.record(OpKind.INDICATION, "p2c", att.NOTIFICATION_HEADER + len(payload))
+        self._deliver(path, entry, payload)
+
+        def confirmed() -> None:
+            if self._link.alive:
+                self._link.counters.record(OpKind.INDICATION, "c2p", att.CONFIRMATION_LEN)
+            entry.awaiting_confirmation = False
+            self._indicate_next(path, entry)
+
+        asyncio.get_running_loop().call_soon(confirmed)

@@ -3,7 +3,9 @@
 Fixture ``fake_bluez`` yields a :class:`~testbed.bluez.harness.FakeBluezHandle` (buses,
 control client, ``env`` for subprocesses, helpers to run the sample peripheral/central).
 MTU 23 by default; pick another with
-``@pytest.mark.parametrize("fake_bluez", [185], indirect=True)``.
+``@pytest.mark.parametrize("fake_bluez", [185], indirect=True)``, or pass a dict
+(``{"mtu": 23, "laptops": 3, "att_timeout": 2.0}``) for several laptops (hci1..hciN) or a
+shorter ATT transaction timeout.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ async def fake_bluez(
     tmp_path: Path,
 ) -> AsyncIterator[FakeBluezHandle]:
     """A fake BlueZ on two private buses (MTU from indirect parametrization, default 23)."""
-    mtu = int(getattr(request, "param", 23))
-    async with running_fake_bluez(mtu, tmp_path) as handle:
+    param = getattr(request, "param", 23)
+    options = dict(param) if isinstance(param, dict) else {"mtu": int(param)}
+    async with running_fake_bluez(
+        int(options.get("mtu", 23)),
+        tmp_path,
+        laptops=int(options.get("laptops", 1)),
+        att_timeout=float(options.get("att_timeout", 30.0)),
+    ) as handle:
         yield handle

@@ -47,9 +47,15 @@ class SamplePeripheral:
     """The bless server and its handlers."""
 
     def __init__(
-        self, name: str, read_size: int, short_size: int, refuse_short: str | None = None
+        self,
+        name: str,
+        read_size: int,
+        short_size: int,
+        refuse_short: str | None = None,
+        indicate: bool = False,
     ) -> None:
         self.name = name
+        self.indicate = indicate
         self.refuse_short = refuse_short
         self.read_value = pattern(read_size)
         self.short_value = pattern(short_size)
@@ -84,7 +90,12 @@ class SamplePeripheral:
             (READ_UUID, props.read, bytearray(self.read_value), perms.readable),
             (SHORT_UUID, props.read, bytearray(self.short_value), perms.readable),
             (WRITE_UUID, props.write | props.write_without_response, None, perms.writeable),
-            (NOTIFY_UUID, props.read | props.notify, bytearray(b""), perms.readable),
+            (
+                NOTIFY_UUID,
+                props.read | (props.indicate if self.indicate else props.notify),
+                bytearray(b""),
+                perms.readable,
+            ),
             (
                 ENCRYPTED_UUID,
                 props.read | props.write,
@@ -110,7 +121,9 @@ async def main_async(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    peripheral = SamplePeripheral(args.name, args.read_size, args.short_size, args.refuse_short)
+    peripheral = SamplePeripheral(
+        args.name, args.read_size, args.short_size, args.refuse_short, args.indicate
+    )
     await peripheral.start()
     sys.stdout.write("READY\n")
     sys.stdout.flush()
@@ -129,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-size", type=int, default=100)
     parser.add_argument("--short-size", type=int, default=20)
     parser.add_argument("--refuse-short", metavar="ERROR_NAME", help="refuse reads of it")
+    parser.add_argument(
+        "--indicate", action="store_true", help="the notify characteristic indicates instead"
+    )
     args = parser.parse_args(argv)
     if not (0 <= args.read_size <= 4096 and 0 <= args.short_size <= 4096):
         parser.error("sizes must be within 0..4096")

@@ -270,3 +270,23 @@ def local_exchange(
     running = start_local_exchange(exchange_config_file(), env)
     yield running
     stop_local_exchange(running)
+
+
+@pytest.fixture
+def nonce_exchange(
+    endorse_sim: EndorseSimulator,
+    moto_server: str,
+    aws_test_env: dict[str, str],
+    tmp_path: Path,
+) -> Iterator[RunningExchange]:
+    """The exchange trusting the gateway's Endorse keystore, demanding a nonce."""
+    config = tmp_path / "exchange.toml"
+    config.write_text(
+        exchange_config_toml(
+            keystore_url=endorse_sim.keystore_url, aws_endpoint_url=moto_server, require_nonce=True
+        )
+    )
+    env = {**os.environ, **aws_test_env, "AWS_ENDPOINT_URL": moto_server}
+    running = start_local_exchange(config, env)
+    yield running
+    stop_local_exchange(running)

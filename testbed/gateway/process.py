@@ -42,6 +42,14 @@ class GatewaySetup:
     challenge_burst: int = RefreshSettings.challenge_burst
     # "at" reads the modem emulator's pty; "modemmanager" a fake ModemManager on the bus.
     modem_backend: str = "at"
+    #: Other [refresh] challenge budgets; None leaves the product default.
+    challenge_ceiling_per_hour: int | None = None
+    bonded_challenge_burst: int | None = None
+
+    def _budgets(self) -> str:
+        names = ("challenge_ceiling_per_hour", "bonded_challenge_burst")
+        values = ((name, getattr(self, name)) for name in names)
+        return "".join(f"{name} = {value}\n" for name, value in values if value is not None)
 
     def config_toml(self) -> str:
         """A gateway config for the testbed (the cellular link is loopback here)."""
@@ -64,6 +72,7 @@ class GatewaySetup:
             f"backoff_initial_seconds = {self.backoff_initial}\n"
             f"backoff_max_seconds = {self.backoff_max}\n"
             f"challenge_burst = {self.challenge_burst}\n"
+            f"{self._budgets()}"
             "[ble]\n"
             f'adapter = "{self.adapter}"\n'
             f'name = "{self.name}"\n'

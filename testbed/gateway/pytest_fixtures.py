@@ -58,16 +58,18 @@ async def run_cli(
     limit: float = 60.0,
     env: dict[str, str] | None = None,
     stdin: bytes | None = None,
+    laptop: str = "central",
 ) -> CliResult:
-    """Run ``python -m <module> <args>`` as a laptop process on the central bus.
+    """Run ``python -m <module> <args>`` as a laptop process on the central bus (or on the
+    bus of ``laptop``, an adapter name such as "hci2", with several laptops).
 
-    ``env`` replaces the environment (the central bus address is added to it).
+    ``env`` replaces the environment (the bus address is added to it).
     """
-    environ = dict(env) if env is not None else fake_bluez.env("central")
+    environ = dict(env) if env is not None else fake_bluez.env(laptop)
     environ.update(
         {
             k: v
-            for k, v in fake_bluez.env("central").items()
+            for k, v in fake_bluez.env(laptop).items()
             if k.startswith(("DBUS_SYSTEM_BUS_ADDRESS", "PYTHONPATH"))
         }
     )

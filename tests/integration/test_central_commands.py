@@ -250,7 +250,7 @@ def test_main_help_lists_exit_codes_and_aws_lines(home: Path) -> None:
     [
         ["scan", "--scan-timeout", "1"],
         ["status", "--scan-timeout", "1"],
-        ["credentials", "--scan-timeout", "1", "--exchange-url", "http://127.0.0.1:9/"],
+        ["token", "--challenge", "--scan-timeout", "1"],
     ],
 )
 def test_no_bluetooth_is_one_line_of_advice(home: Path, tmp_path: Path, argv: list[str]) -> None:

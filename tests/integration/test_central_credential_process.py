@@ -132,10 +132,11 @@ def test_fast_parser_knows_every_option() -> None:
     credential_process_cmd.configure(parser)
     values, flags = set(), set()
     for action in parser._actions:
-        long = [o for o in action.option_strings if o.startswith("--")]
-        if not long or long[0] in ("--help", "--no-cache"):
+        names = action.option_strings
+        if not names or "--help" in names or "--no-cache" in names:
             continue
-        (values if action.nargs != 0 else flags).add(long[0])
+        # Every spelling counts: -v must stay on the fast path like --verbose.
+        (values if action.nargs != 0 else flags).update(names)
     assert values == VALUE_OPTIONS
     assert flags == FLAG_OPTIONS
 
@@ -231,6 +232,7 @@ def test_no_cache_neither_reads_nor_writes(
 )
 def test_gateway_failures_are_one_line_on_stderr(
     home: Path,
+    fake_exchange: tuple[str, Script],
     capsys: pytest.CaptureFixture[str],
     reason: ReadFailure,
     exit_code: int,
@@ -239,7 +241,7 @@ def test_gateway_failures_are_one_line_on_stderr(
     """A failed gateway read prints nothing on stdout and one line of advice on stderr."""
     args = parse(
         "endorse_ble.central.credential_process_cmd",
-        ["--profile", "gw", "--exchange-url", "http://127.0.0.1:9/"],
+        ["--profile", "gw", "--exchange-url", fake_exchange[0]],
     )
     error = BleReadError(reason, "gateway speaks profile v2: upgrade endorse-ble on the laptop")
     assert credential_process_cmd.execute(args, token_source=failing_source(error)) == exit_code
@@ -316,3 +318,18 @@ def test_short_lived_credentials_warn_about_the_skew(
     out, err = capsys.readouterr()
     assert json.loads(out)["Version"] == 1
     assert "lower --skew" in err
+
+
+def test_an_exchange_that_is_down_is_found_before_a_fresh_token_is_spent(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each fresh token costs the gateway a metered Endorse request and a share of its
+    budget: with the exchange refusing connections, the gateway is never asked."""
+    calls: list[str] = []
+    args = parse(CMD, ["--profile", "gw", "--exchange-url", "http://127.0.0.1:9/"])
+    code = credential_process_cmd.execute(
+        args, token_source=signer_source(EndorseSigner(), calls=calls)
+    )
+    assert code == 5
+    assert calls == []
+    assert "cannot reach the exchange" in capsys.readouterr().err

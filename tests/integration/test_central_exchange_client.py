@@ -64,7 +64,7 @@ def _err(code: str, message: str = "why") -> bytes:
             Reply(401, _err("token_expired")),
             ExchangeFailure.TOKEN_REJECTED,
             EXIT_REFUSED,
-            "laptop's clock",
+            "expired before it reached",
         ),
         (Reply(401, _err("bad_signature")), ExchangeFailure.TOKEN_REJECTED, EXIT_REFUSED, "real"),
         (Reply(403, _err("imsi_not_allowed")), ExchangeFailure.FORBIDDEN, EXIT_REFUSED, "IMSI"),

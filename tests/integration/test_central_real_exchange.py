@@ -63,7 +63,7 @@ def test_fresh_token_becomes_cached_credentials(
         ("replayed", 4, "already seen this token"),
         ("foreign-imsi", 4, "allow this SIM's IMSI"),
         ("nonce-mismatch", 4, "another request's nonce"),
-        ("expired", 4, "laptop's clock"),
+        ("expired", 4, "retry"),
         ("forged", 4, "signature does not verify"),
     ],
 )

@@ -74,7 +74,7 @@ def test_demo_prints_credentials_and_cleans_up(backend: str) -> None:
     assert "SIM (IMSI):        440103123456789" in out
     assert "AccessKeyId:       ASIA" in out
     assert "SecretAccessKey:   " in out and "(40 chars)" in out
-    assert "laptop timings:    scan" in out and "exchange" in out
+    assert "laptop timings:    check" in out and "scan" in out and "exchange" in out
     assert "[7/7] everything stopped ... ok" in err
     assert "modem home" in out
     assert children() == []

@@ -167,6 +167,22 @@ async def test_notification_truncated_to_mtu_minus_3(fake_bluez: FakeBluezHandle
     assert bytes.fromhex(result["results"][0]["value"]) == (NOTIFY_PREFIX + payload)[:20]
 
 
+async def test_indications_are_confirmed_one_at_a_time(fake_bluez: FakeBluezHandle) -> None:
+    """A characteristic that indicates: each value crosses as an indication, and each is
+    confirmed by the central before the server sends the next."""
+    await fake_bluez.start_peripheral("--indicate")
+    await fake_bluez.control.reset_counters()
+    status, result = await fake_bluez.run_central(
+        "--op", f"notify:{NOTIFY_UUID}:{WRITE_UUID}:{b'ping'.hex()}"
+    )
+    assert status == 0, result
+    assert bytes.fromhex(result["results"][0]["value"]) == NOTIFY_PREFIX + b"ping"
+    counters = await fake_bluez.control.counters()
+    assert counters["indication.pdus_p2c"] >= 1
+    assert counters["indication.pdus_c2p"] == counters["indication.pdus_p2c"]
+    assert counters.get("notification.pdus_p2c", 0) == 0
+
+
 @pytest.mark.parametrize("fake_bluez", [185], indirect=True)
 async def test_acquired_sockets_give_mtu_and_notifications(fake_bluez: FakeBluezHandle) -> None:
     """AcquireWrite reports the ATT MTU; AcquireNotify delivers notifications on a socket."""

@@ -213,3 +213,24 @@ def test_counters_record_and_reset() -> None:
     assert not any(counters.snapshot().values())
     with pytest.raises(ValueError, match="direction"):
         counters.record(att.OpKind.READ, "up", 1)
+
+
+def test_notify_security_flags_guard_the_subscription() -> None:
+    """encrypt-notify and the like: writing the CCCD needs that security level."""
+    assert att.subscribe_error(["read", "notify"], att.Security.LOW) == 0
+    assert (
+        att.subscribe_error(["encrypt-notify"], att.Security.LOW) == att.ATT_INSUFFICIENT_ENCRYPTION
+    )
+    assert att.subscribe_error(["encrypt-notify"], att.Security.MEDIUM) == 0
+    assert (
+        att.subscribe_error(["secure-indicate"], att.Security.MEDIUM)
+        == att.ATT_INSUFFICIENT_AUTHENTICATION
+    )
+    assert att.subscribe_error(["read"], att.Security.FIPS) == att.ATT_WRITE_NOT_PERMITTED
+
+
+def test_indications_only_when_notifications_are_not_allowed() -> None:
+    assert att.uses_indications(["indicate"])
+    assert att.uses_indications(["encrypt-indicate", "read"])
+    assert not att.uses_indications(["notify", "indicate"])
+    assert not att.uses_indications(["notify"])

@@ -69,3 +69,17 @@ def test_info_json() -> None:
 def test_duration(seconds: float, text: str) -> None:
     """Durations read naturally."""
     assert duration(seconds) == text
+
+
+def test_refusals_show_why_and_the_wait() -> None:
+    """Status ``refused`` (docs/protocol.md): why, and when the next is allowed."""
+    status = {
+        "refused": [
+            {"tag": 1, "why": "budget", "next_in": 40},
+            {"tag": 2, "why": "ceiling"},
+            {"tag": 3, "why": ["not", "text"]},
+        ]
+    }
+    rows = dict(status_lines(INFO, status, 1_700_000_060, "gw"))
+    assert rows["refused"] == "budget (next in 40 s); ceiling"
+    assert "refused" not in dict(status_lines(INFO, {"refused": []}, 1_700_000_060, "gw"))

@@ -168,3 +168,19 @@ def test_bad_flags_are_usage_errors(config_file: Path, argv: list[str]) -> None:
     """Invalid flag values are usage errors, not crashes."""
     with pytest.raises(UsageError):
         resolve(_args(config_file, *argv))
+
+
+def test_unknown_profile_lists_the_known_ones(config_file: Path) -> None:
+    """A mistyped --profile is an error naming the known profiles, not the defaults."""
+    with pytest.raises(UsageError) as caught:
+        resolve(_args(config_file, "--profile", "wrok"))
+    assert "unknown profile 'wrok'" in str(caught.value)
+    assert "known: work" in str(caught.value)
+
+
+def test_gateway_timeout_from_config_and_flag(tmp_path: Path) -> None:
+    """The whole-session deadline is a [gateway] key too; the flag wins."""
+    path = tmp_path / "config.toml"
+    path.write_text("[gateway]\ngateway_timeout = 20\n")
+    assert resolve(_args(path)).gateway.gateway_timeout == 20.0
+    assert resolve(_args(path, "--gateway-timeout", "3")).gateway.gateway_timeout == 3.0

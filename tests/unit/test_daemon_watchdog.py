@@ -11,7 +11,7 @@ import pytest
 
 from endorse_ble.peripheral import modem_watch
 from endorse_ble.peripheral.daemon import GatewayDaemon
-from endorse_ble.peripheral.gatt_view import ChallengeHandler, GattSnapshot
+from endorse_ble.peripheral.gatt_view import GattEvents, GattSnapshot
 from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration, SystemClock
 from endorse_ble.peripheral.settings import (
     EndorseSettings,
@@ -102,7 +102,7 @@ class Parts:
     def modem(self, config: GatewayConfig) -> HangingModem:
         return self.the_modem
 
-    def gatt(self, config: GatewayConfig, on_challenge: ChallengeHandler) -> Gatt:
+    def gatt(self, config: GatewayConfig, events: GattEvents) -> Gatt:
         return Gatt()
 
 

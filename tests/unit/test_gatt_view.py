@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from endorse_ble.peripheral.gatt_view import gatt_snapshot, next_expiry
+from endorse_ble.peripheral.gatt_view import RefusalNote, gatt_snapshot, next_expiry
 from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registration
 from endorse_ble.peripheral.store_state import (
+    AnsweredChallenge,
     ChallengeSnapshot,
     ChallengeState,
     StoreSnapshot,
@@ -65,6 +66,7 @@ def test_newer_challenge_token_is_served_with_its_nonce_tag(signer: EndorseSigne
         token=ordinary,
         generation=4,
         challenge=ChallengeSnapshot(ChallengeState.READY, "nonce-0123456789", fresh, 5),
+        answered=AnsweredChallenge("nonce-0123456789", fresh, 5),
     )
     info = profile.InfoRecord.decode(
         gatt_snapshot("gw", store, None, NOW, LEEWAY).served.info_bytes
@@ -84,6 +86,7 @@ def test_later_ordinary_renewal_replaces_an_older_challenge_token(signer: Endors
         token=renewed,
         generation=9,
         challenge=ChallengeSnapshot(ChallengeState.READY, "nonce-0123456789", fresh, 8),
+        answered=AnsweredChallenge("nonce-0123456789", fresh, 8),
     )
     assert served_token(store) == renewed.raw
 
@@ -182,3 +185,52 @@ def test_status_says_only_whether_the_token_matches_the_modem(
     assert json.loads(raw)["modem"]["match"] is match
     for secret in (imsi, imei, "8981100000123456789"):
         assert secret is None or secret not in raw
+
+
+def test_answer_stays_served_while_another_challenge_is_fetched(signer: EndorseSigner) -> None:
+    """Info shows the new challenge FETCHING while the pages still carry the previous
+    answer with its nonce tag, so the central that asked for it can still read it."""
+    fresh = mint(signer, NOW - 1, nonce="nonce-first-AAAA")
+    store = StoreSnapshot(
+        mode="prefetch",
+        state=StoreState.READY,
+        token=mint(signer, NOW - 100),
+        generation=4,
+        challenge=ChallengeSnapshot(ChallengeState.FETCHING, "nonce-second-BBB"),
+        answered=AnsweredChallenge("nonce-first-AAAA", fresh, 5),
+    )
+    snap = gatt_snapshot("gw", store, None, NOW, LEEWAY)
+    info = profile.InfoRecord.decode(snap.served.info_bytes)
+    assert info.challenge_state is profile.ChallengeState.FETCHING
+    assert info.nonce_tag == profile.nonce_tag("nonce-first-AAAA")
+    assert served_token(store) == fresh.raw
+    status = json.loads(snap.status)
+    assert status["challenge"] == {
+        "state": "fetching",
+        "tag": profile.nonce_tag("nonce-second-BBB"),
+    }
+
+
+def test_status_lists_refusals_with_tag_reason_and_wait(signer: EndorseSigner) -> None:
+    """Each refused nonce's tag, why and when the next is allowed; the record stays bounded
+    even with the longest error and operator name."""
+    store = StoreSnapshot(
+        mode="prefetch",
+        state=StoreState.READY,
+        token=mint(signer, NOW - 10),
+        generation=2,
+        last_error="x" * 1000,
+        challenge=ChallengeSnapshot(ChallengeState.FAILED, "nonce-failed-CCC", last_error="y"),
+    )
+    notes = [RefusalNote(0xFFFF, "ceiling", 100.0 + 3599.4), RefusalNote(1, "budget", 140.0)]
+    notes += [RefusalNote(2, "busy", 100.0)] * 5
+    modem = ModemHealth(Registration.ROAMING, -85, "SORACOM" * 20)
+    raw = gatt_snapshot("g" * 40, store, modem, NOW, LEEWAY, None, notes, 100.0).status
+    assert len(raw) <= profile.MAX_STATUS_BYTES
+    status = json.loads(raw)
+    assert status["challenge"]["tag"] == profile.nonce_tag("nonce-failed-CCC")
+    assert status["refused"] == [
+        {"tag": 0xFFFF, "why": "ceiling", "next_in": 3599},
+        {"tag": 1, "why": "budget", "next_in": 40},
+        {"tag": 2, "why": "busy", "next_in": 0},
+    ]

@@ -498,21 +498,27 @@ async def test_reconfigure_keeps_the_token_and_reschedules_with_the_new_source(
         assert store.current() is not held
 
 
-async def test_challenges_from_the_air_are_rate_limited(rig: Rig) -> None:
-    """A burst of challenges is served; beyond it the store refuses (cellular data costs),
-    says so in the snapshot, and allows one more per refill; operator refreshes bypass it."""
+async def test_answered_challenge_stays_served_while_the_next_is_fetched(rig: Rig) -> None:
+    """A laptop about to read the token answering its nonce must not lose it because
+    another central's challenge started: the answer is served until a newer token."""
     async with rig.make() as store:
         await rig.clock.settle()
-        for i in range(3):
-            await rig.clock.drive(store.request_challenge(f"nonce-burst-{i}"))
-        with pytest.raises(StoreError) as info:
-            await store.request_challenge("nonce-burst-3")
-        assert info.value.reason is StoreErrorReason.RATE_LIMITED
-        snapshot = store.snapshot()
-        assert snapshot.challenge.state is ChallengeState.FAILED
-        assert "next is allowed in 60 s" in (snapshot.challenge.last_error or "")
-        fetches = len(rig.endorse.call_times)
-        await rig.clock.drive(store.request_challenge("nonce-operator", budgeted=False))
-        assert len(rig.endorse.call_times) == fetches + 1
-        await rig.clock.advance(60)
-        await rig.clock.drive(store.request_challenge("nonce-after-refill"))
+        first = await rig.clock.drive(store.request_challenge("nonce-first-AAAA"))
+        rig.endorse.gate = threading.Event()  # hold the next Endorse answer
+        rig.endorse.entered.clear()
+        second = asyncio.ensure_future(store.request_challenge("nonce-second-BBB"))
+        assert await asyncio.to_thread(rig.endorse.entered.wait, 10)
+        snap = store.snapshot()
+        assert snap.challenge.state is ChallengeState.FETCHING
+        assert snap.challenge.nonce == "nonce-second-BBB"
+        assert store.challenge_in_flight() == "nonce-second-BBB"
+        assert snap.answered is not None and snap.answered.token is first
+        assert store.challenge_token("nonce-first-AAAA") is first
+        with pytest.raises(StoreError) as busy:
+            store.begin_challenge("nonce-third-CCCC")
+        assert busy.value.reason is StoreErrorReason.CHALLENGE_BUSY
+        rig.endorse.gate.set()
+        answered = await second
+        assert store.snapshot().answered is not None
+        assert store.snapshot().answered.token is answered  # type: ignore[union-attr]
+        assert store.challenge_in_flight() is None
