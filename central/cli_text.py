@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import textwrap
 
 from endorse_ble.central.failures import exit_code_table
 from endorse_ble.central.paths import credentials_cache_dir, default_config_path, user_config_dir
+
+# Every subcommand's parser gets the shared formatter from the dispatcher; the name stays
+# importable here for the modules that set it explicitly.
+from endorse_ble.tokenlink.cli import HelpFormatter as HelpFormatter
 
 MAIN_EPILOG = f"""\
 examples:
@@ -31,18 +33,3 @@ exit codes:
 {exit_code_table()}
 
 Each command has its own --help; docs/laptop-cli.md has the details."""
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the layout of examples and tables, but wraps long prose lines."""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        lines = []
-        for line in text.splitlines():
-            if len(indent + line) > width and not line.startswith(" "):
-                lines.append(
-                    textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
-                )
-            else:
-                lines.append(indent + line)
-        return "\n".join(lines)

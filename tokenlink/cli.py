@@ -7,6 +7,12 @@ Each subcommand lives in its own module exposing ``configure(parser)`` and
 Extras add dependencies only: every part's modules are installed with any extra, so a
 command whose part's libraries are missing is stopped before it starts, in one line that
 names the extra to install (exit code 2), never with a traceback half-way through.
+
+What every command gets from here, so that a new subcommand needs nothing of its own:
+``--version`` (on the program and on each subcommand), a ``completion SHELL`` subcommand
+printing bash, zsh or fish completion generated from the parsers, help text without reST
+markup that wraps at words (never inside ``--write-profile``), and a quiet end when
+stdout is closed early (``... --json | head``).
 """
 
 from __future__ import annotations
@@ -14,9 +20,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from endorse_ble import __version__
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,55 @@ class Subcommand:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: Stdout was closed before we finished writing (a reader such as ``head`` quit): what
+#: a C tool killed by SIGPIPE reports to its shell.
+EXIT_BROKEN_PIPE = 128 + 13
+
+#: The subcommand every program has; its module needs the whole parser tree.
+COMPLETION = "completion"
+_COMPLETION_COMMAND = Subcommand(
+    "endorse_ble.tokenlink.completion", "print a bash, zsh or fish completion script"
+)
+
+# ``endorse-central`` / :class:`Foo` / :func:`~a.b.c` as plain text.
+_REST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_REST_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(text: str) -> str:
+    """``text`` (a docstring) without reST markup, for a terminal."""
+    text = _REST_ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    return _REST_LITERAL.sub(r"\1", text)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of examples and tables, wraps long prose lines at spaces only.
+
+    argparse's own wrapping breaks at hyphens, which cuts option names in two
+    (``--write-`` / ``profile``).
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if len(indent + line) > width and not line.startswith(" "):
+                lines.append(
+                    textwrap.fill(
+                        line,
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                        break_long_words=False,
+                    )
+                )
+            else:
+                lines.append(indent + line)
+        return "\n".join(lines)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
 
 
 def missing_extra(prog: str, extra: str, library: str | None) -> int:
@@ -72,8 +132,9 @@ def dispatch(
 
     With ``extra``, a chosen subcommand whose ``needs`` are not all installed (the part
     was installed without its extra) is refused up front in one line naming ``extra``,
-    with exit code 2, before its options or files are looked at; ``--help`` still works.
-    A third-party import that fails later anyway is reported the same way.
+    with exit code 2, before its options or files are looked at; ``--help`` and
+    ``--version`` still work. A third-party import that fails later anyway is reported
+    the same way.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     chosen = commands.get(_chosen_name(args_list) or "")
@@ -87,6 +148,8 @@ def dispatch(
         if extra is None or _is_our_module(exc.name):
             raise
         return missing_extra(prog, extra, exc.name)
+    except BrokenPipeError:
+        return quiet_broken_pipe()
 
 
 def _chosen_name(args_list: list[str]) -> str | None:
@@ -94,7 +157,62 @@ def _chosen_name(args_list: list[str]) -> str | None:
 
 
 def _asks_for_help(args_list: list[str]) -> bool:
-    return "-h" in args_list or "--help" in args_list
+    return any(a in ("-h", "--help", "--version") for a in args_list)
+
+
+def quiet_broken_pipe() -> int:
+    """Stdout's reader went away: end without a traceback, and without a second error
+    when Python flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def build_parser(
+    prog: str,
+    description: str,
+    commands: dict[str, Subcommand],
+    epilog: str | None = None,
+    configure: str | None = None,
+) -> argparse.ArgumentParser:
+    """The program's parser; subcommand ``configure`` gets its options (``"*"``: all).
+
+    Only configured subcommands import their module. A subcommand whose module needs a
+    library that is not installed is left without options when configuring all.
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=plain_text(description),
+        epilog=epilog and plain_text(epilog),
+        formatter_class=HelpFormatter,
+    )
+    _add_version(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in {**commands, COMPLETION: _COMPLETION_COMMAND}.items():
+        sp = sub.add_parser(
+            name, help=command.help, description=command.help, formatter_class=HelpFormatter
+        )
+        if configure not in (name, "*"):
+            continue
+        try:
+            module = importlib.import_module(command.module)
+        except ModuleNotFoundError as exc:
+            if configure != "*" or _is_our_module(exc.name):
+                raise
+            continue
+        module.configure(sp)
+        _add_version(sp)
+        sp.description = sp.description and plain_text(sp.description)
+        sp.epilog = sp.epilog and plain_text(sp.epilog)
+        sp.set_defaults(_run=module.run)
+    return parser
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s (endorse-ble) {__version__}"
+    )
 
 
 def _dispatch(
@@ -104,24 +222,15 @@ def _dispatch(
     args_list: list[str],
     epilog: str | None,
 ) -> int:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = _chosen_name(args_list)
-    for name, command in commands.items():
-        sp = sub.add_parser(name, help=command.help, description=command.help)
-        # Only the chosen subcommand's module is imported, to configure its options.
-        if name == wanted:
-            module = importlib.import_module(command.module)
-            module.configure(sp)
-            sp.set_defaults(_run=module.run)
+    # Completion describes every subcommand: configure them all for it.
+    configure = "*" if wanted == COMPLETION else wanted
+    parser = build_parser(prog, description, commands, epilog, configure)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.command == COMPLETION:
+        args.parser = parser
     code: int = args._run(args)
     return code
