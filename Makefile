@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench bench-quick stress clean exchange-package
+.PHONY: setup demo test lint typecheck pytest bench bench-quick stress dist deb clean exchange-package
 
 setup: $(STAMP)
 
@@ -67,5 +67,16 @@ exchange-package: setup
 	cd build/lambda-$(ARCH) && ../../$(BIN)/python -m zipfile -c ../exchange-lambda-$(ARCH).zip .
 	@echo "build/exchange-lambda-$(ARCH).zip"
 
+# The sdist and the wheel (one wheel for every part; extras pick the libraries).
+dist: setup
+	rm -f dist/endorse_ble-*.whl dist/endorse_ble-*.tar.gz
+	$(BIN)/python -m build --outdir dist .
+
+# The gateway's Debian package (dh-virtualenv), checked by lintian (overrides in debian/).
+deb:
+	./scripts/bootstrap-system --deb
+	./scripts/build-deb dist
+	lintian --fail-on error,warning dist/endorse-ble_*.deb
+
 clean:
-	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build dist $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

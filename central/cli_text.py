@@ -22,7 +22,7 @@ examples:
 
 AWS CLI / SDK integration (~/.aws/config):
   [profile gw]
-  credential_process = endorse-central credential-process --profile gw
+  credential_process = endorse-credential-process --profile gw
 
 files:
   config  {default_config_path()}

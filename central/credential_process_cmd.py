@@ -36,9 +36,8 @@ In ~/.aws/config:
   [profile gw]
   credential_process = endorse-credential-process --profile gw
 
-endorse-credential-process is this command installed as a plain script: with the cache
-warm it costs about as much as starting Python, on every AWS CLI command.
-`endorse-central credential-process --profile gw` works too, a little slower.
+endorse-credential-process is this command as its own program (an .exe on Windows):
+with the cache warm it costs about as much as starting Python, on every AWS CLI command.
 
 then: aws --profile gw sts get-caller-identity
 

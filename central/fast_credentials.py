@@ -7,8 +7,8 @@ enough to find ``--profile`` and ``--skew``; anything else it does not recognise
 ``--no-cache``, a miss or a stale entry, hands over to the full CLI (argparse, config,
 BLE, exchange), which reports errors properly.
 
-The installed ``endorse-credential-process`` script (bin/) runs :func:`main` with no
-``-m`` runpy and no console-script wrapper to pay for::
+The ``endorse-credential-process`` console entry point runs :func:`main` (pip's wrapper
+imports only ``sys``; on Windows it is an .exe, which the AWS CLI can start)::
 
     credential_process = endorse-credential-process --profile gw
 """

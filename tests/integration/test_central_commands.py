@@ -240,7 +240,7 @@ def test_main_help_lists_exit_codes_and_aws_lines(home: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert "credential_process = endorse-central credential-process --profile gw" in done.stdout
+    assert "credential_process = endorse-credential-process --profile gw" in done.stdout
     assert "exit codes:" in done.stdout
 
 

@@ -50,8 +50,8 @@ def seed(expires_in: int, profile: str = "gw") -> str:
 
 def run_cli(home: Path, *argv: str, fast: bool = False) -> subprocess.CompletedProcess[str]:
     if fast:
-        # bin/endorse-credential-process, as its installed shebang runs it
-        command = [sys.executable, str(ROOT / "bin" / "endorse-credential-process"), *argv]
+        # the endorse-credential-process console entry point pip put beside this Python
+        command = [str(Path(sys.executable).parent / "endorse-credential-process"), *argv]
     else:
         command = [sys.executable, "-m", "endorse_ble.central", "credential-process", *argv]
     # An installed script finds the package in its venv; from the source tree, say where.

@@ -144,7 +144,7 @@ def test_aws_cli_uses_credential_process_from_the_cache(
     config.parent.mkdir(exist_ok=True)
     config.write_text(
         "[profile gw]\n"
-        f"credential_process = {sys.executable} {ROOT / 'bin' / 'endorse-credential-process'} "
+        f"credential_process = {Path(sys.executable).parent / 'endorse-credential-process'} "
         "--profile gw\n"
     )
     done = _aws(home, moto_server, "--profile", "gw", "sts", "get-caller-identity")
