@@ -1,9 +1,12 @@
-"""``endorse-peripheral check-config``: validate a config file, print the effective settings.
+"""``endorse-peripheral check-config``: validate a config file and the machine it is for.
 
 Prints the configuration as loaded (defaults filled in) on stdout, as TOML or with
 ``--json`` as JSON, masking any value whose key names a secret, password or token.
 On a bad or missing file prints the one-line :class:`ConfigError` message on stderr.
-Exit codes: 0 valid, 2 invalid or unreadable.
+Then checks the environment (peripheral.environment: modem port, interface, adapter,
+Endorse host) and prints each finding as one line on stderr; ``--offline`` skips that,
+for preparing a config on another machine.
+Exit codes: 0 valid, 1 the environment does not fit, 2 invalid or unreadable.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import json
 import sys
 from typing import Any
 
-from endorse_ble.peripheral.config import config_keys, config_value, load_config
+from endorse_ble.peripheral.config import DEFAULT_CONFIG, config_keys, config_value, load_config
 from endorse_ble.peripheral.errors import ConfigError
 from endorse_ble.peripheral.settings import GatewayConfig
-from endorse_ble.tokenlink.cli import EXIT_OK, EXIT_USAGE
+from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from endorse_ble.tokenlink.redact import describe_secret
 
 _SECRET_WORDS = ("secret", "password", "token")
@@ -24,8 +27,25 @@ _SECRET_WORDS = ("secret", "password", "token")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the command's options."""
-    parser.add_argument("--config", required=True, metavar="PATH", help="the TOML file")
+    parser.description = (
+        "Validate a configuration file, print the effective settings, and check that this "
+        "machine has what it names: the modem port (present, a tty, not held by "
+        "ModemManager or pppd), the cellular interface (present, up), the Bluetooth "
+        "adapter on BlueZ, and that the Endorse host resolves."
+    )
+    parser.epilog = "exit codes: 0 fine, 1 the machine does not fit the file, 2 invalid file"
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help="the TOML file (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the file only, not this machine (preparing a config elsewhere)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +60,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"# effective configuration from {args.config}")
         print(render_toml(config), end="")
-    return EXIT_OK
+    if args.offline:
+        return EXIT_OK
+    from endorse_ble.peripheral.environment import environment_findings
+
+    sys.stdout.flush()  # the settings first, then the findings, when both go to a terminal
+    findings = environment_findings(config)
+    for finding in findings:
+        print(f"endorse-peripheral check-config: {finding}", file=sys.stderr)
+    return EXIT_FAILURE if findings else EXIT_OK
 
 
 def is_secret_key(key: str) -> bool:

@@ -4,7 +4,7 @@
 Pure apart from reading the one file. Every refusal is a :class:`ConfigError` whose
 message is one line naming the file, the dotted key and what is expected, e.g.::
 
-    /etc/endorse-ble/gateway.toml: refresh.renew_at_fraction: expected a number strictly
+    /etc/endorse-ble/config.toml: refresh.renew_at_fraction: expected a number strictly
     between 0 and 1, got 1.5
 
 Sections and keys are those of ``config.example.toml`` (``[log] level`` maps to
@@ -44,6 +44,10 @@ from endorse_ble.peripheral.settings import (
     RefreshSettings,
 )
 from endorse_ble.tokenlink.net import is_loopback_host
+
+#: Where the package and the install guide put the configuration (run's and
+#: check-config's default).
+DEFAULT_CONFIG = "/etc/endorse-ble/config.toml"
 
 #: A configuration file is a few hundred bytes; refuse to parse anything absurd.
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -90,6 +94,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(
             ConfigReason.UNREADABLE, source, None, f"larger than {MAX_CONFIG_BYTES} bytes"
         )
+    # Windows editors start UTF-8 files with a byte-order mark, which TOML does not allow.
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -347,3 +347,45 @@ class TokenGattServer:
             return
         self._registered = True
         log.info("BlueZ came back: GATT application and advertisement registered again")
+
+
+def bluez_adapter_problem(adapter: str, deadline: float) -> str | None:
+    """None when BlueZ runs and has ``adapter`` on the system bus, else what is wrong.
+
+    For the environment checks (check-config, run's start); answers within ``deadline``.
+    """
+    return asyncio.run(_adapter_problem(adapter, deadline))
+
+
+async def _adapter_problem(adapter: str, deadline: float) -> str | None:
+    from dbus_next.aio.message_bus import MessageBus
+    from dbus_next.constants import BusType
+
+    try:
+        async with asyncio.timeout(deadline):
+            bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+            try:
+                reply = await bus.call(
+                    Message(
+                        destination=BLUEZ_NAME,
+                        path=f"/org/bluez/{adapter}",
+                        interface="org.freedesktop.DBus.Properties",
+                        member="Get",
+                        signature="ss",
+                        body=["org.bluez.Adapter1", "Address"],
+                    )
+                )
+            finally:
+                bus.disconnect()
+    except TimeoutError:
+        return f"BlueZ did not answer within {deadline:g} s"
+    except (OSError, DBusError, ValueError) as exc:
+        return f"cannot reach the system D-Bus ({exc})"
+    if reply is None or reply.message_type is not MessageType.ERROR:
+        return None
+    if reply.error_name in (
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.NameHasNoOwner",
+    ):
+        return "BlueZ (bluetoothd) is not running"
+    return f"BlueZ has no adapter {adapter} ({reply.error_name})"

@@ -17,7 +17,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from endorse_ble.peripheral.config import load_config
+from endorse_ble.peripheral.config import DEFAULT_CONFIG, load_config
 from endorse_ble.peripheral.errors import ConfigError, PeripheralError
 from endorse_ble.peripheral.settings import GatewayConfig
 from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from endorse_ble.peripheral.sd_notify import SdNotifier
 
 log = logging.getLogger("endorse_ble.peripheral")
-
-DEFAULT_CONFIG = "/etc/endorse-ble/config.toml"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +150,18 @@ async def serve(config: GatewayConfig, config_path: str, log_level: str | None =
     return EXIT_OK
 
 
+def log_environment(config: GatewayConfig) -> None:
+    """check-config's environment checks, logged at start; the daemon runs regardless (a
+    link or a modem may come later, and it recovers by itself)."""
+    from endorse_ble.peripheral.environment import environment_findings
+
+    findings = environment_findings(config)
+    for finding in findings:
+        log.warning("environment: %s", finding)
+    if not findings:
+        log.info("environment: modem port, interface, adapter and Endorse host look right")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -161,4 +171,5 @@ def run(args: argparse.Namespace) -> int:
     if args.log_level:
         config = dataclasses.replace(config, log_level=args.log_level)
     _setup_logging(config.log_level)
+    log_environment(config)
     return asyncio.run(serve(config, args.config, config.log_level if args.log_level else None))

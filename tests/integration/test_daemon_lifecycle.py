@@ -46,6 +46,10 @@ async def test_ready_comes_after_registration_and_the_first_token(
         assert "modem home" in ready["STATUS"]
         earlier = gateway.notify.messages[: gateway.notify.messages.index(ready)]
         assert all("READY" not in m for m in earlier)
+        # check-config's environment checks ran at start and found the testbed fitting.
+        assert "environment: modem port, interface, adapter and Endorse host look right" in (
+            gateway.log_text()
+        )
 
 
 async def test_watchdog_pings_follow_watchdog_usec(

@@ -236,7 +236,7 @@ def test_check_config_prints_the_effective_config_and_exits_0(tmp_path: Path) ->
     """A valid file prints its effective settings (TOML) on stdout and exits 0."""
     path = tmp_path / "gateway.toml"
     path.write_text('[refresh]\nmode = "on-demand"\n')
-    result = run_check_config("--config", str(path))
+    result = run_check_config("--offline", "--config", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert parse_config(result.stdout) == GatewayConfig(refresh=RefreshSettings(mode="on-demand"))
@@ -253,7 +253,7 @@ def test_check_config_reports_one_line_on_stderr_and_exits_2(
     path = tmp_path / "gateway.toml"
     if content is not None:
         path.write_text(content)
-    result = run_check_config("--config", str(path))
+    result = run_check_config("--offline", "--config", str(path))
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -261,3 +261,26 @@ def test_check_config_reports_one_line_on_stderr_and_exits_2(
     assert str(path) in lines[0]
     if key:
         assert f": {key}: " in lines[0]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """Windows editors write UTF-8 with a BOM, which TOML forbids: the loader drops it."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'[refresh]\nmode = "on-demand"\n')
+    assert load_config(path).refresh.mode == "on-demand"
+
+
+def test_check_config_defaults_to_the_path_run_uses() -> None:
+    """check-config without --config reads the file run reads (and the unit names)."""
+    import argparse
+
+    from endorse_ble.peripheral import check_config, run_cmd
+
+    defaults = []
+    for module in (check_config, run_cmd):
+        parser = argparse.ArgumentParser()
+        module.configure(parser)
+        defaults.append(parser.parse_args([]).config)
+    unit = (REPO / "systemd" / "endorse-peripheral.service").read_text(encoding="utf-8")
+    assert defaults == ["/etc/endorse-ble/config.toml"] * 2
+    assert f"--config {defaults[0]}" in unit
