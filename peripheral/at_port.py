@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import select
 import termios
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 import serial
 
+from endorse_ble.peripheral.environment import uucp_lock_holder
 from endorse_ble.peripheral.modem_errors import ModemError, ModemErrorReason
 from endorse_ble.peripheral.settings import ModemSettings
 
@@ -74,24 +74,9 @@ def _check_uucp_lock(url: str, lock_dir: Path) -> None:
     """Refuse a device that pppd has locked (FHS 5.9: /var/lock/LCK..<device>)."""
     if "://" in url:
         return
-    lock = lock_dir / f"LCK..{Path(os.path.realpath(url)).name}"
-    try:
-        pid = int(lock.read_text(encoding="ascii", errors="replace").split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    if pid > 0 and _process_alive(pid):
+    pid = uucp_lock_holder(url, lock_dir)
+    if pid is not None:
         raise ModemError(ModemErrorReason.PORT_LOCKED, f"{url} is locked by pid {pid}")
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether ``pid`` exists (signal 0 checks without sending; EPERM means it exists)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def write_line(port: Any, data: bytes, deadline: float) -> None:

@@ -78,7 +78,7 @@ def check_port(port: str, lock_dir: Path = Path("/var/lock")) -> Finding | None:
         return Finding(key, f"cannot look at {port}: {exc.strerror}", "check the path")
     if not stat.S_ISCHR(info.st_mode):
         return Finding(key, f"{port} is not a serial device", "name the modem's AT tty")
-    holder = _uucp_lock_holder(port, lock_dir)
+    holder = uucp_lock_holder(port, lock_dir)
     if holder is not None:
         return Finding(
             key,
@@ -132,7 +132,9 @@ def _probe_flock(fd: int, port: str) -> Finding | None:
     return None
 
 
-def _uucp_lock_holder(port: str, lock_dir: Path) -> int | None:
+def uucp_lock_holder(port: str, lock_dir: Path) -> int | None:
+    """The live pid in ``port``'s UUCP lock file (pppd's, FHS 5.9), if any; a stale one
+    (its process gone) does not count."""
     lock = lock_dir / f"LCK..{Path(os.path.realpath(port)).name}"
     try:
         pid = int(lock.read_text(encoding="ascii", errors="replace").split()[0])
