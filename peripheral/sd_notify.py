@@ -36,8 +36,11 @@ from endorse_ble.tokenlink.text import one_line
 
 log = logging.getLogger(__name__)
 
-# `systemctl status` shows STATUS= on one line; keep it to what a terminal shows.
-STATUS_MAX_CHARS = 200
+# systemd ignores a STATUS= longer than STATUS_TEXT_MAX, 16 KiB (src/core/service.h);
+# 2048 characters of at most 4 UTF-8 bytes each stay well inside it, so a whole error
+# message with its hint fits (`systemctl status` folds a long line to the terminal; -l
+# shows it all). The bound is for hostile texts, not for a terminal's width.
+STATUS_MAX_CHARS = 2048
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z")
 
 

@@ -13,10 +13,12 @@ from endorse_ble.peripheral.ports import ModemHealth, ModemIdentity, Registratio
 from endorse_ble.peripheral.sd_notify import STATUS_MAX_CHARS
 from endorse_ble.tokenlink.text import one_line
 
-# Leaves room for the token and modem parts inside STATUS_MAX_CHARS.
-ERROR_MAX_CHARS = 100
-#: A modem fault's text in the line (the journal has it whole).
-MODEM_FAULT_MAX_CHARS = 60
+# Real error messages and modem faults, with their hints (ModemManager's is over 200
+# characters), are shown whole; the bounds are for hostile texts. Together with the token
+# and stuck parts they stay inside STATUS_MAX_CHARS.
+ERROR_MAX_CHARS = 1024
+#: A modem fault's text in the line.
+MODEM_FAULT_MAX_CHARS = 512
 _MAX_DAYS = 999
 
 

@@ -109,9 +109,25 @@ def test_states(kwargs: dict[str, object], expected: str) -> None:
     assert format_status_line(last_error=None, **kwargs) == expected  # type: ignore[arg-type]
 
 
+def test_a_long_error_keeps_its_hint() -> None:
+    """A real error (a reason and what to do, past 100 characters) is shown whole."""
+    error = (
+        "cannot open /dev/ttyUSB2: [Errno 16] Device or resource busy: held by another "
+        "program, usually ModemManager: tag the port ID_MM_PORT_IGNORE (see the guide)"
+    )
+    line = format_status_line(
+        token_state="failed",
+        expires_in=None,
+        registration=None,
+        signal_dbm=None,
+        last_error=error,
+    )
+    assert line == f"token failed; modem unknown; last error: {error}"
+
+
 def test_hostile_error_text_is_one_short_line() -> None:
     """A modem or server error with newlines and a long body becomes one bounded line."""
-    error = "Endorse refused: HTTP 403\nREADY=1\n" + "<html>" * 100
+    error = "Endorse refused: HTTP 403\nREADY=1\n" + "<html>" * 1000
     line = format_status_line(
         token_state="failed",
         expires_in=None,
@@ -187,3 +203,30 @@ def test_status_carries_the_modem_fault_and_a_stuck_step() -> None:
     assert line.startswith("STUCK: modem poll stuck")
     assert "modem unknown (modem port_locked: EBUSY)" in line
     assert "IMEI" not in line and "None" not in line
+
+
+def test_the_line_stays_inside_systemds_limit() -> None:
+    """systemd drops a STATUS= over STATUS_TEXT_MAX (16 KiB) whole: never send one, even
+    from an error text of 4-byte characters."""
+    line = format_status_line(
+        token_state="failed",
+        expires_in=None,
+        registration=None,
+        signal_dbm=None,
+        last_error="\U0001d400" * 10_000,
+    )
+    assert len(f"STATUS={line}".encode()) < 16 * 1024
+
+
+def test_a_modem_fault_keeps_its_hint() -> None:
+    """port_locked's hint (set the modemmanager backend or tag the port) is shown whole."""
+    fault = "/dev/ttyUSB2 is held exclusively (EBUSY). " + "x" * 220 + " with a udev rule"
+    line = format_status_line(
+        token_state="ready",
+        expires_in=60.0,
+        registration=None,
+        signal_dbm=None,
+        last_error=None,
+        modem_fault=fault,
+    )
+    assert f"({fault})" in line
