@@ -65,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = HelpFormatter
     add_gateway_options(parser, challenge=True)
-    add_config_options(parser, exchange=True)
+    add_config_options(parser, exchange=True, profile_required=True)
     parser.add_argument(
         "--skew",
         type=_skew,

@@ -41,7 +41,11 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_USAGE, "usage or configuration error (bad flag, invalid config.toml)"),
     (EXIT_GATEWAY, "gateway not found, not reachable or without a token (retry may help)"),
     (EXIT_REFUSED, "the exchange refused the token (policy, signature, expiry, replay)"),
-    (EXIT_UNAVAILABLE, "the exchange is unreachable, timed out or failing (retry later)"),
+    (
+        EXIT_UNAVAILABLE,
+        "the exchange (or inspect --verify's keystore) is unreachable, timed out or "
+        "failing (retry later)",
+    ),
     (EXIT_INTERRUPTED, "interrupted"),
 )
 

@@ -38,13 +38,22 @@ class Settings:
         return self.exchange_url
 
 
-def add_config_options(parser: argparse.ArgumentParser, *, exchange: bool) -> None:
-    """Add --config and --profile (and --exchange-url/--exchange-timeout)."""
+def add_config_options(
+    parser: argparse.ArgumentParser, *, exchange: bool, profile_required: bool = False
+) -> None:
+    """Add --config and --profile (and --exchange-url/--exchange-timeout); a required
+    --profile shows as such in usage and help."""
     group = parser.add_argument_group("configuration")
     group.add_argument(
         "--config", metavar="PATH", help=f"config file (default: {default_config_path()})"
     )
-    group.add_argument("--profile", metavar="NAME", help="use [profiles.NAME] of the config file")
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        required=profile_required,
+        help="use [profiles.NAME] of the config file"
+        + (" (required: it also names the cache entry)" if profile_required else ""),
+    )
     if exchange:
         group.add_argument(
             "--exchange-url", metavar="URL", help="the exchange to POST the token to"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from endorse_ble.central.errors import InputFailure, TokenInputError
+from endorse_ble.central.errors import ExchangeClientError, InputFailure, TokenInputError
 from endorse_ble.central.exchange_client import fetch_keystore_pem
 from endorse_ble.central.user_config import validate_exchange_url
 from endorse_ble.tokenlink.endorse import (
@@ -47,7 +47,16 @@ def _public_key(pem: bytes) -> rsa.RSAPublicKey:
 def verify_signature(token: Token, keystore: str = KEYSTORE_URL, timeout: float = 10.0) -> str:
     """Verify ``token``'s RS256 signature, issuer and audience; return the key URL used."""
     url = key_url(keystore, token.header.kid)
-    key = _public_key(fetch_keystore_pem(url, timeout))
+    try:
+        pem = fetch_keystore_pem(url, timeout)
+    except ExchangeClientError as exc:
+        # The HTTP adapter speaks of the exchange; here the failing service is the keystore.
+        raise TokenInputError(
+            InputFailure.KEYSTORE,
+            f"the keystore did not give the key ({exc.reason.value}: {exc.detail}); "
+            "check --keystore and the network, or inspect without --verify",
+        ) from exc
+    key = _public_key(pem)
     try:
         jwt.decode(
             token.raw,

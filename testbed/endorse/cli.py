@@ -22,26 +22,37 @@ from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options."""
     defaults = SimIdentity()
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
-    parser.add_argument("--lifetime", type=int, default=600, help="token lifetime, seconds")
-    parser.add_argument("--imsi", default=defaults.imsi, help="IMSI named in tokens")
-    parser.add_argument("--imei", default=defaults.imei, help="IMEI named in tokens")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port (default: 0, any free port)")
+    parser.add_argument(
+        "--lifetime", type=int, default=600, help="token lifetime in seconds (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--imsi", default=defaults.imsi, help="IMSI named in tokens (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--imei", default=defaults.imei, help="IMEI named in tokens (default: %(default)s)"
+    )
     parser.add_argument(
         "--fault",
         choices=[f.value for f in EndorseFault],
         default=EndorseFault.NONE.value,
-        help="how the token endpoint misbehaves",
+        help="how the token endpoint misbehaves (default: %(default)s)",
     )
     parser.add_argument(
-        "--slow-delay", type=float, default=2.0, help="seconds the 'slow' fault waits"
+        "--slow-delay",
+        type=float,
+        default=2.0,
+        help="seconds the 'slow' fault waits (default: %(default)s)",
     )
     parser.add_argument(
         "--padding",
         type=int,
         default=0,
         metavar="BYTES",
-        help="add a claim of BYTES characters to every token (larger tokens, e.g. 2 KiB)",
+        help="add a claim of BYTES characters to every token, for larger tokens (default: 0)",
     )
 
 
