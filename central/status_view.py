@@ -6,6 +6,7 @@ strings are sanitised before they reach the terminal (docs/protocol.md, Status).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from endorse_ble.central.process_json import format_utc
@@ -23,7 +24,9 @@ def _get(obj: Any, *keys: str) -> Any:
 
 
 def _number(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if math.isfinite(value) else None  # JSON's 1e400 parses as inf
 
 
 def info_json(info: InfoRecord) -> dict[str, Any]:
@@ -47,7 +50,13 @@ def status_lines(
 ) -> list[tuple[str, str]]:
     """(label, value) rows: token age and expiry, modem, last error."""
     rows: list[tuple[str, str]] = [("gateway", gateway), ("profile", f"v{info.version}")]
-    token = f"{info.token_state.name.lower()}, {info.total_length} bytes"
+    # The JWT's own length, as the gateway's log gives it (len=...); the info record's
+    # total_length counts the encoded bytes carried over BLE, which is smaller.
+    size = _number(_get(status, "token", "len"))
+    token = info.token_state.name.lower()
+    if size is not None:
+        token += f", {size} bytes (JWT)"
+    token += f", {info.total_length} bytes over BLE"
     if info.expires_at:
         token += f", expires {format_utc(info.expires_at)} ({duration(info.expires_at - now)})"
     iat = _number(_get(status, "token", "iat"))

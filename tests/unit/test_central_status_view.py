@@ -28,14 +28,21 @@ def test_status_lines_from_the_documented_example() -> None:
     status = {
         "v": 1,
         "gw": "endorse-gw",
-        "token": {"state": "ready", "exp": 1700000600, "iat": 1700000000, "fetches": 12},
+        "token": {
+            "state": "ready",
+            "exp": 1700000600,
+            "iat": 1700000000,
+            "fetches": 12,
+            "len": 812,
+        },
         "challenge": {"state": "idle"},
         "modem": {"reg": "home", "dbm": -71, "op": "SORACOM"},
         "error": None,
     }
     rows = dict(status_lines(INFO, status, 1_700_000_060, "endorse-gw"))
     assert rows["token"] == (
-        "ready, 600 bytes, expires 2023-11-14T22:23:20Z (9m 00s), age 1m 00s, 12 fetches"
+        "ready, 812 bytes (JWT), 600 bytes over BLE, expires 2023-11-14T22:23:20Z (9m 00s), "
+        "age 1m 00s, 12 fetches"
     )
     assert rows["modem"] == "home, -71 dBm, SORACOM"
     assert rows["last error"] == "none"
