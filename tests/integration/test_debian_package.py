@@ -4,7 +4,6 @@ scratch root (this Debian 12 machine under copy-on-write overlays, tests/scratch
 
 from __future__ import annotations
 
-import pwd
 import stat
 import subprocess
 from pathlib import Path
@@ -192,7 +191,9 @@ def test_purge_removes_configuration_and_state_but_keeps_the_user(
     assert "endorse-ble:" in installed.changed("/etc/passwd").read_text()
 
 
-def test_the_user_is_not_looked_up_on_the_host() -> None:
-    """The scratch root is where the user appears: the host stays as it was."""
-    with pytest.raises(KeyError):
-        pwd.getpwnam("endorse-ble")
+def test_the_host_is_left_as_it_was(gateway_deb: Path, tmp_path: Path) -> None:
+    """Installing into the scratch root writes nothing outside it."""
+    watched = [Path("/etc/passwd"), Path("/etc/group"), Path("/var/lib/dpkg/status")]
+    before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in watched]
+    _install(ScratchRoot(tmp_path / "root"), gateway_deb)
+    assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in watched] == before
