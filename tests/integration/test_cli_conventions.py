@@ -131,3 +131,9 @@ def test_an_unreachable_keystore_is_blamed_not_the_exchange(tmp_path: Path) -> N
     (line,) = done.stderr.splitlines()
     assert line.startswith("endorse-central: the keystore did not give the key (unreachable")
     assert "exchange" not in line
+
+
+def test_testbed_endorse_help_shows_defaults(tmp_path: Path) -> None:
+    text = " ".join(_run("endorse_ble.testbed", "endorse", "--help", home=tmp_path).stdout.split())
+    for shown in ("(default: 127.0.0.1)", "(default: 600)", "(default: none)", "(default: 0"):
+        assert shown in text
