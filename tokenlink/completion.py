@@ -20,7 +20,13 @@ SHELLS = ("bash", "zsh", "fish")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = "Print a shell completion script for this program on stdout."
-    parser.epilog = __doc__.split("\n\n", 1)[1].split("\n\nThe Debian", 1)[0] if __doc__ else None
+    prog = parser.prog.split()[0]
+    parser.epilog = (
+        "install, e.g.:\n"
+        f"  bash: {prog} completion bash > ~/.local/share/bash-completion/completions/{prog}\n"
+        f'  zsh:  {prog} completion zsh > "${{fpath[1]}}/_{prog}"\n'
+        f"  fish: {prog} completion fish > ~/.config/fish/completions/{prog}.fish"
+    )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")
 
 
