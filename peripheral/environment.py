@@ -97,8 +97,8 @@ def _probe_open(port: str) -> Finding | None:
             return Finding(
                 key,
                 f"{port} is held exclusively by another program (TIOCEXCL), usually ModemManager",
-                "tag the port ID_MM_PORT_IGNORE (/etc/udev/rules.d/78-endorse-ble-mm.rules) "
-                "or pick another AT port; fuser -v shows the holder",
+                'set [modem] backend = "modemmanager" to read the modem through it, or tag '
+                "the port ID_MM_PORT_IGNORE (/etc/udev/rules.d/78-endorse-ble-mm.rules)",
             )
         if exc.errno in (errno.EACCES, errno.EPERM):
             return Finding(
@@ -275,12 +275,11 @@ def check_adapter(adapter: str, probe: AdapterProbe | None = None) -> Finding | 
 
 def environment_findings(config: GatewayConfig) -> list[Finding]:
     """Every finding for ``config`` on this machine, in the order of the config file."""
-    checks: list[Callable[[], Finding | None]] = [
-        lambda: check_endorse_host(config.endorse.url),
-        lambda: check_port(config.modem.port),
-        lambda: check_adapter(config.ble.adapter),
-    ]
+    checks: list[Callable[[], Finding | None]] = [lambda: check_endorse_host(config.endorse.url)]
     if config.cellular.interface is not None:
         interface = config.cellular.interface
-        checks.insert(1, lambda: check_interface(interface))
+        checks.append(lambda: check_interface(interface))
+    if config.modem.backend == "at":  # through ModemManager there is no port of ours
+        checks.append(lambda: check_port(config.modem.port))
+    checks.append(lambda: check_adapter(config.ble.adapter))
     return [finding for check in checks if (finding := check()) is not None]

@@ -104,3 +104,15 @@ async def test_bluez_not_running_is_named(tmp_path: Path) -> None:
         await proc.wait()
     assert code == 1
     assert "ble.adapter: BlueZ (bluetoothd) is not running; systemctl status bluetooth" in err
+
+
+async def test_no_port_is_checked_through_modemmanager(
+    fake_bluez: FakeBluezHandle, tmp_path: Path
+) -> None:
+    """With backend = "modemmanager" the daemon opens no port: a missing one is no finding."""
+    config = _config(tmp_path, "/dev/ttyUSB9", "hci0")
+    config.write_text(
+        config.read_text().replace("[modem]\n", '[modem]\nbackend = "modemmanager"\n')
+    )
+    code, _, err = await _check_config(fake_bluez.env("peripheral"), "--config", str(config))
+    assert (code, err) == (0, "")
