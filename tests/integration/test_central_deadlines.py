@@ -132,8 +132,8 @@ def test_ctrl_c_in_credential_process_is_one_line(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with subprocess.Popen(
             [
-                sys.executable,
-                str(ROOT / "bin" / "endorse-credential-process"),
+                # the console entry point pip put beside this Python
+                str(Path(sys.executable).parent / "endorse-credential-process"),
                 "--profile",
                 "gw",
                 "--exchange-url",
