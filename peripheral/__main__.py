@@ -15,6 +15,10 @@ COMMANDS: dict[str, Subcommand] = {
         "run the gateway daemon (what systemd starts)",
         LIBRARIES,
     ),
+    "pair": Subcommand(
+        "endorse_ble.peripheral.pair_cmd",
+        "open a pairing window on the running daemon; list or remove bonds",
+    ),
     "check-config": Subcommand(
         "endorse_ble.peripheral.check_config",
         "validate a config file and print the effective settings",

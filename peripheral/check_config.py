@@ -22,7 +22,7 @@ from endorse_ble.peripheral.settings import GatewayConfig
 from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from endorse_ble.tokenlink.redact import describe_secret
 
-_SECRET_WORDS = ("secret", "password", "token")
+_SECRET_WORDS = ("secret", "password", "token", "passkey")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from endorse_ble.peripheral.errors import ConfigError, ConfigReason
+from endorse_ble.peripheral.pairing_window import check_passkey
 from endorse_ble.peripheral.settings import (
     BleSettings,
     CellularSettings,
@@ -304,6 +305,7 @@ RULES: dict[str, Rule] = {
     "ble.adapter": _hci,
     "ble.name": _ble_name,
     "ble.require_encryption": lambda v: None,  # a bool: its type is the whole rule
+    "ble.pairing_passkey": lambda v: None if v is None else check_passkey(v),
     "log.level": _log_level,
 }
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from endorse_ble.peripheral.challenge_desk import ChallengeDesk
@@ -126,6 +126,8 @@ class GatewayDaemon:
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._last: GattSnapshot | None = None
         self._settled = asyncio.Event()
+        #: The pairing window in STATUS (set by the entry point; None: no window open).
+        self.pairing_status: Callable[[], str | None] = lambda: None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, serve until ``stop`` is set, then shut down in order."""
@@ -271,7 +273,12 @@ class GatewayDaemon:
             modem_fault=modem_fault(health),
             identity=None if reading is None else reading.identity,
             stuck=stuck[0].describe() if stuck else None,
+            pairing=self.pairing_status(),
         )
+
+    def status_changed(self) -> None:
+        """Something outside the store changed what STATUS says (the pairing window)."""
+        self._lifecycle.status(self.status_line())
 
     def refresh_now(self) -> None:
         """Fetch a fresh token now (SIGUSR1): it replaces the served one when it arrives."""

@@ -24,14 +24,20 @@ from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from endorse_ble.peripheral.at_modem import AtModem
+    from endorse_ble.peripheral.bluez_pairing import BluezPairing
     from endorse_ble.peripheral.daemon import GatewayDaemon
     from endorse_ble.peripheral.endorse_client import EndorseClient
     from endorse_ble.peripheral.gatt_server import TokenGattServer
     from endorse_ble.peripheral.gatt_view import GattEvents
     from endorse_ble.peripheral.mm_modem import MmModem
+    from endorse_ble.peripheral.pairing_service import AgentPolicy
     from endorse_ble.peripheral.sd_notify import SdNotifier
 
 log = logging.getLogger("endorse_ble.peripheral")
+
+#: Most time shutting down may spend closing a pairing window (BlueZ's own PairableTimeout
+#: closes it a few seconds later should this not suffice).
+PAIRING_STOP_SECONDS = 3.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +93,11 @@ class RealParts:
 
         return TokenGattServer(config.ble, events)
 
+    def pairing(self, config: GatewayConfig, policy: AgentPolicy) -> BluezPairing:
+        from endorse_ble.peripheral.bluez_pairing import BluezPairing
+
+        return BluezPairing(config.ble.adapter, policy, config.ble.pairing_passkey)
+
 
 class Reloader:
     """SIGHUP: read the configuration again and hand it to the daemon, one at a time."""
@@ -122,7 +133,13 @@ class Reloader:
 async def serve(config: GatewayConfig, config_path: str, log_level: str | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     # Imported here so that `check-config` and `--help` stay light.
+    from endorse_ble.peripheral.control_socket import (
+        ControlServer,
+        ControlSocketError,
+        socket_path,
+    )
     from endorse_ble.peripheral.daemon import GatewayDaemon
+    from endorse_ble.peripheral.pairing_service import PairingService
     from endorse_ble.peripheral.ports import SystemClock
     from endorse_ble.peripheral.sd_notify import SdNotifier
     from endorse_ble.peripheral.step_watch import DaemonThreadExecutor
@@ -134,17 +151,33 @@ async def serve(config: GatewayConfig, config_path: str, log_level: str | None =
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     notifier = SdNotifier.from_environment()
-    daemon = GatewayDaemon(config, RealParts(), SystemClock(), notifier)
+    parts = RealParts()
+    daemon = GatewayDaemon(config, parts, SystemClock(), notifier)
     loop.add_signal_handler(signal.SIGUSR1, daemon.refresh_now)
     loop.add_signal_handler(
         signal.SIGHUP, Reloader(config_path, log_level, daemon, notifier).request
     )
+    pairing = PairingService(
+        lambda policy: parts.pairing(config, policy), SystemClock(), daemon.status_changed
+    )
+    daemon.pairing_status = pairing.describe
+    control = ControlServer(socket_path(), pairing.handle)
     try:
+        await pairing.start()
+        try:
+            await control.start()
+        except ControlSocketError as exc:
+            log.warning("pairing windows unavailable: %s", exc)
         await daemon.run(stop)
     except PeripheralError as exc:
         log.error("%s", exc)
         return EXIT_FAILURE
     finally:
+        await control.stop()
+        try:
+            await asyncio.wait_for(pairing.stop(), PAIRING_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("BlueZ did not close the pairing window in time; its timeout will")
         notifier.close()
     log.info("stopped")
     return EXIT_OK

@@ -81,6 +81,9 @@ class BleSettings:
     adapter: str = "hci0"
     name: str = "endorse-gw"
     require_encryption: bool = False
+    # A static six-digit passkey for LE Secure Connections passkey entry (resists a man in
+    # the middle); None: Just Works (NoInputNoOutput) inside a pairing window.
+    pairing_passkey: int | None = None
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def format_status_line(
     modem_fault: str | None = None,
     identity: ModemIdentity | None = None,
     stuck: str | None = None,
+    pairing: str | None = None,
 ) -> str:
     """Format the daemon's state as one line of at most STATUS_MAX_CHARS characters.
 
@@ -134,6 +135,8 @@ def format_status_line(
         modem_fault: what is wrong with the modem (port locked, stuck...), if anything.
         identity: the modem's IMEI and the SIM's ICCID, shown when there is no fault.
         stuck: a step past its deadline (the watchdog is no longer pinged); leads the line.
+        pairing: an open pairing window ("pairing open until 10:12:03 UTC"); leads the line
+            (after a stuck step), as strangers may bond meanwhile.
     """
     error = one_line(last_error, ERROR_MAX_CHARS) if last_error else ""
     line = (
@@ -141,6 +144,8 @@ def format_status_line(
         f"{_modem_part(registration, signal_dbm, modem_fault, identity)}; "
         f"last error: {error or 'none'}"
     )
+    if pairing:
+        line = f"{one_line(pairing, 60)}; {line}"
     if stuck:
         line = f"STUCK: {one_line(stuck, 80)}; {line}"
     return one_line(line, STATUS_MAX_CHARS)
