@@ -17,6 +17,7 @@ from dbus_fast import Message, Variant
 
 from endorse_ble.testbed.bluez.adverts import normalize_uuid, scan_response_name
 from endorse_ble.testbed.bluez.att import Security
+from endorse_ble.testbed.bluez.bonding import device_path
 from endorse_ble.testbed.bluez.counters import AirCounters
 from endorse_ble.testbed.bluez.link import Faults, GattLink
 from endorse_ble.testbed.bluez.objects import DBusReplyError, Interface, Method, ObjectServer
@@ -40,11 +41,6 @@ _FILTER_KEYS = {
     "Discoverable",
     "Pattern",
 }
-
-
-def device_path(adapter_path: str, address: str) -> str:
-    """``/org/bluez/hciN/dev_AA_BB_CC_DD_EE_FF``."""
-    return f"{adapter_path}/dev_{address.replace(':', '_')}"
 
 
 def filter_matches(flt: dict[str, Any], uuids: list[str], name: str | None, address: str) -> bool:
@@ -277,7 +273,8 @@ class CentralSide:
         if not any(ad.ad_type == "peripheral" for ad in self.peripheral.advertisements):
             # Nothing connectable is on the air: the LE Create Connection times out.
             raise DBusReplyError(f"{ERR}.Failed", "le-connection-timeout")
-        peer = device_path(self.peripheral.path, self.address)
+        bonded = state.paired and self.peripheral.pairing.bonded(self.address)
+        peer = self.peripheral.pairing.connected(self.address)
         link = GattLink(
             self.server,
             self.peripheral.server,
@@ -286,24 +283,10 @@ class CentralSide:
             list(self.peripheral.applications),
             self.counters,
             self.faults,
-            Security.FIPS if state.paired else Security.LOW,
+            Security.FIPS if bonded else Security.LOW,
             self._on_drop,
         )
         state.link = link
-        self.peripheral.server.add(
-            peer,
-            {
-                DEVICE: Interface(
-                    props={
-                        "Address": Variant("s", self.address),
-                        "AddressType": Variant("s", "public"),
-                        "Connected": Variant("b", True),
-                        "Paired": Variant("b", state.paired),
-                        "Adapter": Variant("o", self.peripheral.path),
-                    }
-                )
-            },
-        )
         self.server.update(state.path, DEVICE, {"Connected": Variant("b", True)})
         link.export()
         self.server.update(state.path, DEVICE, {"ServicesResolved": Variant("b", True)})
@@ -325,7 +308,7 @@ class CentralSide:
         self.server.update(state.path, DEVICE, {"ServicesResolved": Variant("b", False)})
         link.unexport()
         self.server.update(state.path, DEVICE, {"Connected": Variant("b", False)})
-        self.peripheral.server.remove(link.peer_path)
+        self.peripheral.pairing.disconnected(self.address)
         await link.notify.release()
         logger.info("disconnected %s", state.path)
 
@@ -340,12 +323,11 @@ class CentralSide:
             raise DBusReplyError(f"{ERR}.AlreadyExists", "Already Exists")
         if state.link is None:
             await self._open(state)  # Pair on an LE device connects first
+        # The gateway's BlueZ decides: Pairable, and its agent approves (testbed.bluez.bonding).
+        await self.peripheral.pairing.authorize(self.address)
         state.paired = True
         if state.link is not None:
             state.link.security = Security.FIPS
-            self.peripheral.server.update(
-                state.link.peer_path, DEVICE, {"Paired": Variant("b", True)}
-            )
         self.server.update(
             state.path, DEVICE, {"Paired": Variant("b", True), "Bonded": Variant("b", True)}
         )

@@ -152,6 +152,8 @@ class FakeBluez:
     async def stop(self) -> None:
         """Leave both buses without a goodbye (like a bluetoothd that exits)."""
         buses, self._buses = self._buses, []
+        if self.peripheral is not None:
+            self.peripheral.pairing.shutdown()
         for central in self.centrals:
             central.shutdown()
         self.peripheral = self.central = None

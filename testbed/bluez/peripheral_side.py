@@ -1,6 +1,7 @@
 """The peripheral host's BlueZ (adapter hci0): what bless registers with.
 
-Implements Adapter1 (Roles ["peripheral"], writable Alias), GattManager1 and
+Implements Adapter1 (Roles ["peripheral"], writable Alias; pairing, agents and bonds in
+testbed.bluez.bonding), GattManager1 and
 LEAdvertisingManager1 as in doc/org.bluez.GattManager.rst and
 doc/org.bluez.LEAdvertisingManager.rst: on RegisterApplication BlueZ reads the
 application's objects with GetManagedObjects on its sender; on RegisterAdvertisement it
@@ -18,6 +19,7 @@ from typing import Any
 from dbus_fast import Message, Variant, unpack_variants
 
 from endorse_ble.testbed.bluez.adverts import AdvertError, Advertisement, parse_advertisement
+from endorse_ble.testbed.bluez.bonding import PeripheralPairing
 from endorse_ble.testbed.bluez.gatt_model import GattTreeError, ServiceDef, parse_application
 from endorse_ble.testbed.bluez.objects import (
     OBJECT_MANAGER,
@@ -80,11 +82,13 @@ class PeripheralSide:
         self._on_change = on_change
         self.applications: list[Application] = []
         self.advertisements: list[Advertisement] = []
+        self.pairing = PeripheralPairing(server, self.path)
 
     def install(self) -> None:
         """Export the adapter object."""
         adapter = Interface(props=adapter_properties("hci0", self.address, ["peripheral"]))
         adapter.setters["Alias"] = self._set_alias
+        self.pairing.install(adapter)
         gatt = Interface(
             methods={
                 "RegisterApplication": Method("oa{sv}", "", self._register_application),
@@ -186,7 +190,8 @@ class PeripheralSide:
         self._on_change()
 
     def forget_sender(self, sender: str) -> None:
-        """Drop the applications and advertisements of a connection that left the bus."""
+        """Drop the applications, advertisements and agent of a connection that left."""
+        self.pairing.forget_sender(sender)
         apps = [a for a in self.applications if a.sender != sender]
         ads = [a for a in self.advertisements if a.sender != sender]
         if len(apps) == len(self.applications) and len(ads) == len(self.advertisements):

@@ -28,6 +28,9 @@ from bless import (  # type: ignore[attr-defined]
     GATTCharacteristicProperties,
 )
 from dbus_next.errors import DBusError
+from dbus_next.message import Message
+from dbus_next.service import ServiceInterface, method
+from dbus_next.signature import Variant
 
 from endorse_ble.testbed.bluez.sample_profile import (
     ENCRYPTED_UUID,
@@ -42,6 +45,44 @@ from endorse_ble.testbed.bluez.sample_profile import (
 
 logger = logging.getLogger(__name__)
 
+AGENT_PATH = "/sample/agent"
+
+
+class _JustWorksAgent(ServiceInterface):
+    """An org.bluez.Agent1 that approves every Just Works pairing (``--pairable``)."""
+
+    def __init__(self) -> None:
+        super().__init__("org.bluez.Agent1")
+
+    @method()  # type: ignore[untyped-decorator]
+    def RequestAuthorization(self, device: o):  # type: ignore[name-defined,no-untyped-def]  # noqa: F821
+        logger.info("approving pairing with %s", device)
+
+
+async def open_pairing(bus: Any) -> None:
+    """Register a Just Works agent as hci0's default and make the adapter pairable."""
+    bus.export(AGENT_PATH, _JustWorksAgent())
+    calls: list[tuple[str, str, str, str, list[Any]]] = [
+        ("/org/bluez", "org.bluez.AgentManager1", "RegisterAgent", "os",
+         [AGENT_PATH, "NoInputNoOutput"]),
+        ("/org/bluez", "org.bluez.AgentManager1", "RequestDefaultAgent", "o", [AGENT_PATH]),
+        ("/org/bluez/hci0", "org.freedesktop.DBus.Properties", "Set", "ssv",
+         ["org.bluez.Adapter1", "Pairable", Variant("b", True)]),
+    ]  # fmt: skip
+    for path, interface, member, signature, body in calls:
+        reply = await bus.call(
+            Message(
+                destination="org.bluez",
+                path=path,
+                interface=interface,
+                member=member,
+                signature=signature,
+                body=body,
+            )
+        )
+        if reply.error_name:
+            raise RuntimeError(f"{member}: {reply.error_name} {reply.body}")
+
 
 class SamplePeripheral:
     """The bless server and its handlers."""
@@ -53,8 +94,10 @@ class SamplePeripheral:
         short_size: int,
         refuse_short: str | None = None,
         indicate: bool = False,
+        pairable: bool = False,
     ) -> None:
         self.name = name
+        self.pairable = pairable
         self.indicate = indicate
         self.refuse_short = refuse_short
         self.read_value = pattern(read_size)
@@ -108,6 +151,8 @@ class SamplePeripheral:
                 SERVICE_UUID, uuid, char_props, value, char_perms
             )
         await self.server.start()
+        if self.pairable:
+            await open_pairing(self.server.bus)
 
     async def stop(self) -> None:
         """Unregister and stop advertising."""
@@ -122,7 +167,12 @@ async def main_async(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     peripheral = SamplePeripheral(
-        args.name, args.read_size, args.short_size, args.refuse_short, args.indicate
+        args.name,
+        args.read_size,
+        args.short_size,
+        args.refuse_short,
+        args.indicate,
+        args.pairable,
     )
     await peripheral.start()
     sys.stdout.write("READY\n")
@@ -144,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refuse-short", metavar="ERROR_NAME", help="refuse reads of it")
     parser.add_argument(
         "--indicate", action="store_true", help="the notify characteristic indicates instead"
+    )
+    parser.add_argument(
+        "--pairable",
+        action="store_true",
+        help="register a Just Works agent and make hci0 pairable (for --pair centrals)",
     )
     args = parser.parse_args(argv)
     if not (0 <= args.read_size <= 4096 and 0 <= args.short_size <= 4096):

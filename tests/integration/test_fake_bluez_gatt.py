@@ -93,7 +93,7 @@ async def test_stock_bless_long_value_comes_back_as_repeated_prefix(
 
 async def test_encrypted_characteristic_refused_until_paired(fake_bluez: FakeBluezHandle) -> None:
     """Reading or writing an encrypt-read/encrypt-write characteristic fails until Pair."""
-    await fake_bluez.start_peripheral()
+    await fake_bluez.start_peripheral("--pairable")
     status, result = await fake_bluez.run_central("--op", f"read:{ENCRYPTED_UUID}")
     assert status == 1
     assert "Not paired" in result["results"][0]["detail"]
