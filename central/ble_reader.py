@@ -251,4 +251,8 @@ async def _pair(client: BleakClient) -> None:
             ReadFailure.NO_PAIRING_API, "this platform's Bluetooth cannot pair from a program"
         ) from exc
     except (TimeoutError, BleakError, EOFError) as exc:
+        if "org.bluez.Error.Authentication" in str(exc):
+            # AuthenticationFailed/Rejected/Canceled: the gateway's agent said no, or its
+            # adapter is not pairable (no window open).
+            raise BleReadError(ReadFailure.PAIRING_REFUSED, str(exc)) from exc
         raise _translate(exc) from exc

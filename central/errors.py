@@ -32,6 +32,7 @@ class ReadFailure(enum.Enum):
     TIMEOUT = "timeout"
     DEADLINE = "deadline"  # the whole gateway session overran --gateway-timeout
     NO_PAIRING_API = "no-pairing-api"  # the platform cannot pair from a program (macOS)
+    PAIRING_REFUSED = "pairing-refused"  # the gateway has no pairing window open
 
 
 class BleReadError(CentralError):

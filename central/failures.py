@@ -101,6 +101,11 @@ _BLE: dict[ReadFailure, tuple[str, int]] = {
         "{detail}: move closer and retry, or raise --gateway-timeout",
         EXIT_GATEWAY,
     ),
+    ReadFailure.PAIRING_REFUSED: (
+        "the gateway refused pairing ({detail}): on the gateway, open a pairing window "
+        "with `endorse-peripheral pair --open 120`, then retry within it",
+        EXIT_GATEWAY,
+    ),
     ReadFailure.NO_PAIRING_API: (
         "{detail}: pair the gateway in the system's Bluetooth settings, then run again "
         "without --pair",

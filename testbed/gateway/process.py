@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -113,12 +114,13 @@ class NotifyListener:
         return await self.wait_for_match(key, lambda v: value is None or v == value, within)
 
     async def wait_for_match(
-        self, key: str, accept: Callable[[str], bool], within: float = 30.0
+        self, key: str, accept: Callable[[str], bool], within: float = 30.0, after: int = 0
     ) -> dict[str, str]:
-        """The first message (old or new) whose ``key`` value ``accept`` accepts."""
+        """The first message (old or new, from index ``after`` on) whose ``key`` value
+        ``accept`` accepts."""
 
         def match() -> dict[str, str] | None:
-            for message in self.messages:
+            for message in self.messages[after:]:
                 if key in message and accept(message[key]):
                     return message
             return None
@@ -137,15 +139,48 @@ class NotifyListener:
         self._sock.close()
 
 
+@dataclass(frozen=True)
+class PairResult:
+    """What ``endorse-peripheral pair`` did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 class GatewayProcess:
     """A running ``endorse-peripheral run``; its log, notify messages and signals."""
 
     def __init__(
-        self, proc: asyncio.subprocess.Process, notify: NotifyListener, log_path: Path
+        self,
+        proc: asyncio.subprocess.Process,
+        notify: NotifyListener,
+        log_path: Path,
+        control_socket: Path,
+        env: dict[str, str],
     ) -> None:
         self.proc = proc
         self.notify = notify
         self.log_path = log_path
+        #: The daemon's control socket (in the RuntimeDirectory the harness gives it).
+        self.control_socket = control_socket
+        self._env = env
+
+    async def pair(self, *args: str, limit: float = 60.0) -> PairResult:
+        """Run the real ``endorse-peripheral pair ARGS`` against this daemon."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "endorse_ble.peripheral", "pair",
+            "--socket", str(self.control_socket), *args,
+            env=self._env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+        return PairResult(int(proc.returncode or 0), out.decode(), err.decode())
+
+    async def open_pairing(self, seconds: int = 60) -> None:
+        """Open a pairing window and wait for STATUS to show it."""
+        result = await self.pair("--open", str(seconds))
+        assert result.returncode == 0, result.stderr
+        await self.notify.wait_for_match("STATUS", lambda s: s.startswith("pairing open until"))
 
     def log_text(self) -> str:
         """Everything the daemon logged so far."""
@@ -171,19 +206,21 @@ async def running_gateway(
     log_dir.mkdir(parents=True, exist_ok=True)
     config = log_dir / "gateway.toml"
     config.write_text(setup.config_toml())
-    # A short private path: sun_path is limited to 108 bytes.
+    # A short private path: sun_path is limited to 108 bytes. The directory also stands in
+    # for the unit's RuntimeDirectory (systemd passes it as $RUNTIME_DIRECTORY).
     with tempfile.TemporaryDirectory(prefix="gw-notify-") as notify_dir:
         notify = NotifyListener(Path(notify_dir) / "notify")
         notify.start()
         env = subprocess_env(peripheral_bus)
         env["NOTIFY_SOCKET"] = str(notify.path)
+        env["RUNTIME_DIRECTORY"] = notify_dir
         if watchdog_usec is not None:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         log_path = log_dir / "gateway.log"
         proc = await spawn(
             env, "-m", "endorse_ble.peripheral", "run", "--config", str(config), stderr=log_path
         )
-        gateway = GatewayProcess(proc, notify, log_path)
+        gateway = GatewayProcess(proc, notify, log_path, Path(notify_dir) / "control.sock", env)
         try:
             await _ready_or_exit(gateway)
             yield gateway

@@ -96,6 +96,7 @@ async def test_a_stranger_cannot_lock_a_bonded_laptop_out(
     tokens; the stranger causes at most its own budget (3) of Endorse requests."""
     home = laptop_home(tmp_path, "bonded")
     before = endorse_sim.token_requests
+    await gateway.open_pairing()
     async with stranger(fake_bluez, "hci2") as tally:
         paired = await central(fake_bluez, home, "hci1", "token", "--challenge", "--pair", "-q")
         results = [paired]

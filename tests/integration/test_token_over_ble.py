@@ -190,6 +190,7 @@ async def test_encrypted_pages_need_pairing(
     refused = await run_cli(fake_bluez, *TOKEN)
     assert refused.returncode == 3
     assert "--pair" in refused.stderr
+    await gateway.open_pairing()
     paired = await run_cli(fake_bluez, *TOKEN, "--pair", "-q")
     assert paired.returncode == 0, paired.stderr
     verify(endorse_sim, paired.stdout.strip())
