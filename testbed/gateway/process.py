@@ -46,6 +46,8 @@ class GatewaySetup:
     #: Other [refresh] challenge budgets; None leaves the product default.
     challenge_ceiling_per_hour: int | None = None
     bonded_challenge_burst: int | None = None
+    #: [ble] pairing_passkey; None: Just Works.
+    pairing_passkey: int | None = None
 
     def _budgets(self) -> str:
         names = ("challenge_ceiling_per_hour", "bonded_challenge_burst")
@@ -78,7 +80,12 @@ class GatewaySetup:
             f'adapter = "{self.adapter}"\n'
             f'name = "{self.name}"\n'
             f"require_encryption = {encryption}\n"
-            "[log]\n"
+            + (
+                ""
+                if self.pairing_passkey is None
+                else f"pairing_passkey = {self.pairing_passkey}\n"
+            )
+            + "[log]\n"
             f'level = "{self.log_level}"\n'
         )
 

@@ -67,6 +67,20 @@ async def test_a_window_lets_one_laptop_bond_then_closes_and_keeps_strangers_out
     assert gone.returncode == 1 and gone.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("gateway", [{"pairing_passkey": 246810}], indirect=True)
+async def test_a_static_passkey_is_entered_by_the_daemons_agent(
+    fake_bluez: FakeBluezHandle, gateway: GatewayProcess
+) -> None:
+    """With [ble] pairing_passkey, BlueZ asks the agent for the passkey (passkey entry);
+    it is never logged."""
+    await gateway.open_pairing(60)
+    bonded = await token(fake_bluez, "hci1", "--pair")
+    assert bonded.returncode == 0, bonded.stderr
+    assert "pairing approved: passkey entry" in gateway.log_text()
+    assert "246810" not in gateway.log_text()
+    assert LAPTOP in (await gateway.pair("--list")).stdout
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
