@@ -5,7 +5,8 @@ ADDRESS UID GID``: it imports everything while still root (the interpreter may l
 the target user cannot read), drops to UID/GID, connects, and then:
 
 - prints ``NAME <unique name>``;
-- answers ``org.bluez.GattCharacteristic1.ReadValue`` with ``b"token"``;
+- answers ``org.bluez.GattCharacteristic1.ReadValue`` with ``b"token"`` and
+  ``org.bluez.Agent1.RequestAuthorization`` with an empty reply (approved);
 - calls each ``interface.member`` named on stdin on ``org.bluez`` and prints
   ``CALL <interface.member> ok`` or ``CALL <interface.member> <error name>``;
 - on ``SIGNAL``, emits a PropertiesChanged(Value) signal and prints ``SIGNAL sent``;
@@ -34,6 +35,12 @@ def _answer(message: Message) -> Message | None:
         and message.member == "ReadValue"
     ):
         return Message.new_method_return(message, "ay", [b"token"])
+    if (
+        message.message_type is MessageType.METHOD_CALL
+        and message.interface == "org.bluez.Agent1"
+        and message.member == "RequestAuthorization"
+    ):
+        return Message.new_method_return(message)
     return None
 
 

@@ -55,6 +55,7 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Config
     <allow send_destination="org.bluez"/>
     <allow send_interface="org.bluez.GattCharacteristic1"/>
     <allow send_interface="org.bluez.LEAdvertisement1"/>
+    <allow send_interface="org.bluez.Agent1"/>
     <allow send_interface="org.freedesktop.DBus.ObjectManager"/>
     <allow send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
@@ -80,11 +81,20 @@ BLESS_CALLS = [
     "org.bluez.GattManager1.RegisterApplication",
     "org.bluez.LEAdvertisingManager1.RegisterAdvertisement",
 ]
+# What the pairing window does (peripheral/bluez_pairing.py); Properties.Set is above.
+PAIRING_CALLS = [
+    "org.bluez.AgentManager1.RegisterAgent",
+    "org.bluez.AgentManager1.UnregisterAgent",
+    "org.bluez.AgentManager1.RequestDefaultAgent",
+    "org.bluez.Adapter1.RemoveDevice",
+]
 # Methods the daemon never needs and must not be able to call.
 OTHER_BLUEZ_CALLS = [
-    "org.bluez.Adapter1.RemoveDevice",
     "org.bluez.Device1.Pair",
-    "org.bluez.AgentManager1.RegisterAgent",
+    "org.bluez.Device1.Connect",
+    "org.bluez.Adapter1.StartDiscovery",
+    "org.bluez.Adapter1.ConnectDevice",
+    "org.bluez.ProfileManager1.RegisterProfile",
 ]
 DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 MM = "org.freedesktop.ModemManager1"
@@ -110,11 +120,11 @@ def test_policy_is_well_formed_with_the_expected_rules() -> None:
     assert [p.attrib for p in policies] == [{"user": "endorse-ble"}]
     rules = [(rule.tag, dict(rule.attrib)) for rule in policies[0]]
     allowed = {
-        a["send_interface"]
+        a["send_interface"] + (f".{a['send_member']}" if "send_member" in a else "")
         for tag, a in rules
         if tag == "allow" and a.get("send_destination") == "org.bluez"
     }
-    assert allowed == {call.rpartition(".")[0] for call in BLESS_CALLS}
+    assert allowed == {call.rpartition(".")[0] for call in BLESS_CALLS} | set(PAIRING_CALLS)
     assert rules[0] == ("deny", {"send_destination": "org.bluez", "send_type": "method_call"})
     towards_mm = [
         (tag, a.get("send_interface")) for tag, a in rules if a.get("send_destination") == MM
@@ -284,6 +294,14 @@ async def test_daemon_may_make_the_calls_bless_needs(
     assert await peer.command(call, "CALL") == "ok"
 
 
+@pytest.mark.parametrize("call", PAIRING_CALLS)
+async def test_daemon_may_run_its_pairing_window(
+    bus: tuple[str, bool], bluez: MessageBus, peer: Peer, call: str
+) -> None:
+    """Its own agent and removing a bond go through, with or without the policy."""
+    assert await peer.command(call, "CALL") == "ok"
+
+
 @pytest.mark.parametrize("call", OTHER_BLUEZ_CALLS)
 async def test_daemon_may_not_drive_other_bluez_interfaces(
     bus: tuple[str, bool], bluez: MessageBus, peer: Peer, call: str
@@ -298,6 +316,35 @@ async def test_bluez_may_call_back_into_the_daemon(
 ) -> None:
     """BlueZ (root, owner of org.bluez) reads the daemon's characteristic."""
     assert await _read_value(bluez, peer.name) == "ok"
+
+
+async def _ask_agent(conn: MessageBus, destination: str) -> str:
+    reply = await conn.call(
+        Message(
+            destination=destination,
+            path="/org/endorse_ble/agent",
+            interface="org.bluez.Agent1",
+            member="RequestAuthorization",
+            signature="o",
+            body=["/org/bluez/hci0/dev_C0_FF_EE_00_00_02"],
+        )
+    )
+    assert reply is not None
+    return "ok" if reply.message_type is MessageType.METHOD_RETURN else str(reply.error_name)
+
+
+async def test_bluez_may_ask_the_daemons_agent(
+    bus: tuple[str, bool], bluez: MessageBus, peer: Peer
+) -> None:
+    """BlueZ reaches the daemon's Agent1 (to approve a pairing); no other program does."""
+    address, with_policy = bus
+    assert await _ask_agent(bluez, peer.name) == "ok"
+    other = await MessageBus(bus_address=address).connect()
+    try:
+        assert await _ask_agent(other, peer.name) == (DENIED if with_policy else "ok")
+    finally:
+        other.disconnect()
+        await other.wait_for_disconnect()
 
 
 async def test_other_programs_may_not_call_the_daemon(
