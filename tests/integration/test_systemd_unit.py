@@ -58,6 +58,9 @@ EXPECTED_SERVICE = {
     "Group": ["endorse-ble"],
     "SupplementaryGroups": ["dialout"],
     "UMask": ["0077"],
+    # The control socket of `endorse-peripheral pair`, nothing else.
+    "RuntimeDirectory": ["endorse-ble"],
+    "RuntimeDirectoryMode": ["0750"],
     "CapabilityBoundingSet": [""],
     "AmbientCapabilities": [""],
     "NoNewPrivileges": ["yes"],
@@ -91,8 +94,9 @@ def test_service_setting(key: str) -> None:
 
 
 def test_no_writable_paths_or_capabilities_sneak_in() -> None:
-    """The daemon writes nothing and holds no capability, so nothing re-opens either."""
-    for key in ("ReadWritePaths", "StateDirectory", "RuntimeDirectory", "Capabilities"):
+    """The daemon writes nothing but its control socket (RuntimeDirectory) and holds no
+    capability, so nothing re-opens either."""
+    for key in ("ReadWritePaths", "StateDirectory", "Capabilities"):
         assert key not in SERVICE
     assert "AF_BLUETOOTH" not in " ".join(SERVICE["RestrictAddressFamilies"])
 
