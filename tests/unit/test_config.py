@@ -126,6 +126,8 @@ def test_source_address_alone_replaces_the_default_interface() -> None:
         ("[modem]\npoll_interval_seconds = 0.5", ConfigReason.BAD_VALUE,
          "modem.poll_interval_seconds", "at least 1"),
         ("[ble]\nadapter = 'bt0'", ConfigReason.BAD_VALUE, "ble.adapter", "hci0"),
+        ("[ble]\npairing_passkey = 1000000", ConfigReason.BAD_VALUE, "ble.pairing_passkey", "six"),
+        ("[ble]\npairing_passkey = '1234'", ConfigReason.WRONG_TYPE, "ble.pairing_passkey", "int"),
         ("[ble]\nname = '" + "x" * 30 + "'", ConfigReason.BAD_VALUE, "ble.name", "1-29"),
         ('[ble]\nname = "a\\tb"', ConfigReason.BAD_VALUE, "ble.name", "printable"),
         ("[log]\nlevel = 'LOUD'", ConfigReason.BAD_VALUE, "log.level", "WARNING"),
@@ -209,7 +211,13 @@ def test_rendered_config_loads_back_to_the_same_settings(
 
 @pytest.mark.parametrize(
     ("key", "secret"),
-    [("api_token", True), ("Password", True), ("client_secret", True), ("url", False)],
+    [
+        ("api_token", True),
+        ("Password", True),
+        ("client_secret", True),
+        ("pairing_passkey", True),
+        ("url", False),
+    ],
 )
 def test_secret_looking_keys_are_masked(key: str, secret: bool) -> None:
     """Keys naming a secret, password or token are recognised for masking."""
