@@ -20,6 +20,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dbus_fast.aio import MessageBus
@@ -268,22 +269,34 @@ def peer(bus: tuple[str, bool]) -> Iterator[Peer]:
     the_peer.close()
 
 
-async def _read_value(conn: MessageBus, destination: str) -> str:
+async def _call_daemon(
+    conn: MessageBus, destination: str, path: str, name: str, signature: str, body: list[Any]
+) -> tuple[str, list[Any]]:
+    """Call ``interface.member`` ``name`` on the daemon: ("ok" or the error name, body)."""
+    interface, _, member = name.rpartition(".")
     reply = await conn.call(
         Message(
             destination=destination,
-            path="/org/bluez/endorse/service0001/char0001",
-            interface="org.bluez.GattCharacteristic1",
-            member="ReadValue",
-            signature="a{sv}",
-            body=[{}],
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=body,
         )
     )
     assert reply is not None
     if reply.message_type is MessageType.ERROR:
-        return str(reply.error_name)
-    assert reply.body == [b"token"]
-    return "ok"
+        return str(reply.error_name), []
+    return "ok", list(reply.body)
+
+
+async def _read_value(conn: MessageBus, destination: str) -> str:
+    status, body = await _call_daemon(
+        conn, destination, "/org/bluez/endorse/service0001/char0001",
+        "org.bluez.GattCharacteristic1.ReadValue", "a{sv}", [{}],
+    )  # fmt: skip
+    assert status != "ok" or body == [b"token"]
+    return status
 
 
 @pytest.mark.parametrize("call", BLESS_CALLS)
@@ -319,18 +332,11 @@ async def test_bluez_may_call_back_into_the_daemon(
 
 
 async def _ask_agent(conn: MessageBus, destination: str) -> str:
-    reply = await conn.call(
-        Message(
-            destination=destination,
-            path="/org/endorse_ble/agent",
-            interface="org.bluez.Agent1",
-            member="RequestAuthorization",
-            signature="o",
-            body=["/org/bluez/hci0/dev_C0_FF_EE_00_00_02"],
-        )
-    )
-    assert reply is not None
-    return "ok" if reply.message_type is MessageType.METHOD_RETURN else str(reply.error_name)
+    status, _ = await _call_daemon(
+        conn, destination, "/org/endorse_ble/agent", "org.bluez.Agent1.RequestAuthorization",
+        "o", ["/org/bluez/hci0/dev_C0_FF_EE_00_00_02"],
+    )  # fmt: skip
+    return status
 
 
 async def test_bluez_may_ask_the_daemons_agent(
