@@ -144,6 +144,19 @@ class PairingService:
             self._closer.cancel()
             self._closer = None
 
+    async def replace_adapter(self, make_adapter: Callable[[AgentPolicy], PairingAdapter]) -> None:
+        """A reloaded configuration: close an open window (its agent is the old one), leave
+        the bus, and use a new adapter for the next window."""
+        async with self._lock:
+            try:
+                if self._window.current(self._clock.monotonic()) is not None:
+                    await self._close("closed: the configuration was reloaded")
+            except PeripheralError as exc:
+                log.warning("closing the pairing window at reload: %s", exc)
+            finally:
+                await self._adapter.stop()
+                self._adapter = make_adapter(self)
+
     async def start(self) -> None:
         """Close whatever window a previous run or another program left open."""
         async with self._lock:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from endorse_ble.peripheral.config import DEFAULT_CONFIG, load_config
 from endorse_ble.peripheral.errors import ConfigError, PeripheralError
-from endorse_ble.peripheral.settings import GatewayConfig
+from endorse_ble.peripheral.settings import BleSettings, GatewayConfig
 from endorse_ble.tokenlink.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from endorse_ble.peripheral.gatt_server import TokenGattServer
     from endorse_ble.peripheral.gatt_view import GattEvents
     from endorse_ble.peripheral.mm_modem import MmModem
-    from endorse_ble.peripheral.pairing_service import AgentPolicy
+    from endorse_ble.peripheral.pairing_service import AgentPolicy, PairingService
     from endorse_ble.peripheral.sd_notify import SdNotifier
 
 log = logging.getLogger("endorse_ble.peripheral")
@@ -103,12 +103,20 @@ class Reloader:
     """SIGHUP: read the configuration again and hand it to the daemon, one at a time."""
 
     def __init__(
-        self, path: str, log_level: str | None, daemon: GatewayDaemon, notifier: SdNotifier
+        self,
+        path: str,
+        log_level: str | None,
+        daemon: GatewayDaemon,
+        notifier: SdNotifier,
+        pairing: PairingService | None = None,
+        ble: BleSettings | None = None,
     ) -> None:
         self._path = path
         self._log_level = log_level
         self._daemon = daemon
         self._notifier = notifier
+        self._pairing = pairing
+        self._ble = ble
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -128,6 +136,21 @@ class Reloader:
             if self._log_level:  # --log-level keeps overriding the file
                 config = dataclasses.replace(config, log_level=self._log_level)
             await self._daemon.reload(config)
+            pairing_settings = (config.ble.adapter, config.ble.pairing_passkey)
+            if (
+                self._pairing is not None
+                and self._ble is not None
+                and pairing_settings
+                != (
+                    self._ble.adapter,
+                    self._ble.pairing_passkey,
+                )
+            ):
+                # Another adapter or passkey: a new agent for the next window.
+                await self._pairing.replace_adapter(
+                    lambda policy: RealParts().pairing(config, policy)
+                )
+            self._ble = config.ble
 
 
 async def serve(config: GatewayConfig, config_path: str, log_level: str | None = None) -> int:
@@ -154,13 +177,14 @@ async def serve(config: GatewayConfig, config_path: str, log_level: str | None =
     parts = RealParts()
     daemon = GatewayDaemon(config, parts, SystemClock(), notifier)
     loop.add_signal_handler(signal.SIGUSR1, daemon.refresh_now)
-    loop.add_signal_handler(
-        signal.SIGHUP, Reloader(config_path, log_level, daemon, notifier).request
-    )
     pairing = PairingService(
         lambda policy: parts.pairing(config, policy), SystemClock(), daemon.status_changed
     )
     daemon.pairing_status = pairing.describe
+    loop.add_signal_handler(
+        signal.SIGHUP,
+        Reloader(config_path, log_level, daemon, notifier, pairing, config.ble).request,
+    )
     control = ControlServer(socket_path(), pairing.handle)
     try:
         await pairing.start()

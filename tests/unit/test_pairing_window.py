@@ -202,3 +202,14 @@ async def test_close_list_remove_and_stop(clock: VirtualClock) -> None:
     assert bluez.calls[-2:] == ["close", "stop"] and not bluez.policy.may_pair()
     await clock.settle()
     assert clock.pending_sleepers == 0
+
+
+async def test_a_new_adapter_after_a_reload_closes_the_window(clock: VirtualClock) -> None:
+    service, made, changes = _service(clock)
+    await service.handle(OpenWindowRequest(30))
+    fresh = RecordingBluez(made[0].policy)
+    await service.replace_adapter(lambda _policy: fresh)
+    assert made[0].calls == ["open 30", "close", "stop"] and changes[-1] is None
+    assert not made[0].policy.may_pair()
+    await service.handle(OpenWindowRequest(10))
+    assert fresh.calls == ["open 10"] and fresh.policy.may_pair()
