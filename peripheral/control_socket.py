@@ -65,9 +65,12 @@ def socket_path(environ: dict[str, str] | os._Environ[str] | None = None) -> str
 class ControlServer:
     """Serves :data:`Handler` on a unix socket at ``path`` until :meth:`stop`."""
 
-    def __init__(self, path: str, handler: Handler) -> None:
+    def __init__(
+        self, path: str, handler: Handler, read_deadline: float = READ_DEADLINE_SECONDS
+    ) -> None:
         self._path = path
         self._handler = handler
+        self._deadline = read_deadline
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -101,26 +104,26 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             try:
-                async with asyncio.timeout(READ_DEADLINE_SECONDS):
+                async with asyncio.timeout(self._deadline):
                     line = await reader.readuntil(b"\n")
                 request = parse_request(line)
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 reply = Reply(False, "request not understood (one line of at most 64 bytes)")
             except TimeoutError:
-                reply = Reply(False, f"no request within {READ_DEADLINE_SECONDS:g} s")
+                reply = Reply(False, f"no request within {self._deadline:g} s")
             except ControlRequestError as exc:
                 reply = Reply(False, str(exc))
             else:
                 reply = await self._handler(request)
             writer.write(format_reply(reply))
-            async with asyncio.timeout(READ_DEADLINE_SECONDS):
+            async with asyncio.timeout(self._deadline):
                 await writer.drain()
         except (OSError, TimeoutError) as exc:
             log.info("control client went away: %s", exc)
         finally:
             writer.close()
             with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(READ_DEADLINE_SECONDS):
+                async with asyncio.timeout(self._deadline):
                     await writer.wait_closed()
 
 
