@@ -148,14 +148,8 @@ class PairingService:
         """A reloaded configuration: close an open window (its agent is the old one), leave
         the bus, and use a new adapter for the next window."""
         async with self._lock:
-            try:
-                if self._window.current(self._clock.monotonic()) is not None:
-                    await self._close("closed: the configuration was reloaded")
-            except PeripheralError as exc:
-                log.warning("closing the pairing window at reload: %s", exc)
-            finally:
-                await self._adapter.stop()
-                self._adapter = make_adapter(self)
+            await self._leave("the configuration was reloaded")
+            self._adapter = make_adapter(self)
 
     async def start(self) -> None:
         """Close whatever window a previous run or another program left open."""
@@ -168,11 +162,15 @@ class PairingService:
     async def stop(self) -> None:
         """Close an open window and leave the bus."""
         async with self._lock:
-            try:
-                if self._window.current(self._clock.monotonic()) is not None:
-                    await self._close("closed: the daemon is stopping")
-            except PeripheralError as exc:
-                log.warning("closing the pairing window at stop: %s", exc)
-            finally:
-                self._cancel_closer()
-                await self._adapter.stop()
+            await self._leave("the daemon is stopping")
+
+    async def _leave(self, why: str) -> None:
+        """Close an open window, then leave the bus whatever happened (under the lock)."""
+        try:
+            if self._window.current(self._clock.monotonic()) is not None:
+                await self._close(f"closed: {why}")
+        except PeripheralError as exc:
+            log.warning("closing the pairing window (%s): %s", why, exc)
+        finally:
+            self._cancel_closer()
+            await self._adapter.stop()
