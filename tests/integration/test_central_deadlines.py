@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -130,20 +131,23 @@ def test_ctrl_c_in_credential_process_is_one_line(tmp_path: Path) -> None:
     )
     with holder:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with subprocess.Popen(
-            [
-                # the console entry point pip put beside this Python
-                str(Path(sys.executable).parent / "endorse-credential-process"),
-                "--profile",
-                "gw",
-                "--exchange-url",
-                "http://127.0.0.1:9/",
-            ],
-            env={**env, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
+        with (
+            _sigint_reaches_children(),
+            subprocess.Popen(
+                [
+                    # the console entry point pip put beside this Python
+                    str(Path(sys.executable).parent / "endorse-credential-process"),
+                    "--profile",
+                    "gw",
+                    "--exchange-url",
+                    "http://127.0.0.1:9/",
+                ],
+                env={**env, "PYTHONPATH": str(ROOT)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ) as proc,
+        ):
             deadline = time.monotonic() + 30
             while not _waits_on_lock(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)  # polling /proc for the child's state: no event to await
@@ -154,6 +158,19 @@ def test_ctrl_c_in_credential_process_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert out == ""
     assert err == "endorse-credential-process: interrupted\n"
+
+
+@contextlib.contextmanager
+def _sigint_reaches_children() -> Iterator[None]:
+    """Children started inside get SIGINT's default action, as a terminal's foreground job
+    does, even when this test runs with SIGINT ignored (a background job of a
+    non-interactive shell, e.g. ``make stress &``): an ignored signal stays ignored across
+    exec, while a handled one is reset to its default."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _waits_on_lock(pid: int) -> bool:
