@@ -82,6 +82,8 @@ class AtModem:
         self._iccid_command: str | None = None
         self._last_error: ModemError | None = None
         self._identity = ModemIdentity(None, None, None)
+        # close() came while a call held the port: the call closes it as it leaves.
+        self._close_when_free = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -91,15 +93,25 @@ class AtModem:
             self._ensure_open()
 
     def close(self) -> None:
-        """Close the port (idempotent); never waits long for a call stuck on the port."""
+        """Close the port (idempotent); never waits long for a call stuck on the port.
+
+        A stuck call keeps the port: pyserial is not thread-safe, and closing under a call
+        frees descriptor numbers that the call goes on reading, writing and closing once
+        they belong to some other file. The call closes the port as it leaves, which it
+        does by its deadline.
+        """
         if self._lock.acquire(timeout=self._settings.command_timeout_seconds):
             try:
                 self._close()
             finally:
                 self._lock.release()
-        else:
-            # The stuck call fails on its next port operation and finds the port gone.
-            self._close()
+            return
+        self._close_when_free = True
+        if self._lock.acquire(blocking=False):  # the call left between the two looks
+            try:
+                self._close()
+            finally:
+                self._lock.release()
 
     @property
     def is_open(self) -> bool:
@@ -132,6 +144,8 @@ class AtModem:
         try:
             yield
         finally:
+            if self._close_when_free:
+                self._close()
             self._lock.release()
 
     # -- the Modem seam ------------------------------------------------------------------
@@ -308,6 +322,9 @@ class AtModem:
         self._identity = identity
 
     def _close(self) -> None:
+        """Close the port; only ever called by the thread holding the lock (or with no
+        call in flight), never under a call using it."""
+        self._close_when_free = False
         port, self._port = self._port, None
         if port is not None:
             at_port.close_port(port, self._settings.port)

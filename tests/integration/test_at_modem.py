@@ -18,7 +18,7 @@ import pytest
 import serial
 
 from endorse_ble.peripheral.at_modem import AtModem
-from endorse_ble.peripheral.modem_errors import ModemErrorReason
+from endorse_ble.peripheral.modem_errors import ModemError, ModemErrorReason
 from endorse_ble.peripheral.ports import Registration
 from endorse_ble.peripheral.settings import ModemSettings
 from endorse_ble.testbed.modem.emulator import ModemEmulator, ModemFault
@@ -400,6 +400,41 @@ def test_call_waiting_on_a_stuck_call_gives_up(modem_emulator: ModemEmulator) ->
         holder.join()
         modem._lock.release()
         modem.close()
+
+
+def test_close_leaves_the_port_to_a_call_stuck_on_it(modem_emulator: ModemEmulator) -> None:
+    """close() during a call stuck on the port returns within the command timeout without
+    closing the port under the call (whose reads would then hit descriptor numbers
+    reused by other files); the call closes the port as it leaves."""
+    modem = at_modem(modem_emulator.device_path)
+    modem.open()
+    fd = modem._port.fileno()
+    device = os.readlink(f"/proc/self/fd/{fd}")
+    modem_emulator.set_fault(ModemFault.SILENCE)
+    seen = modem_emulator.commands_received
+    outcome: list[BaseException] = []
+
+    def stuck_call() -> None:
+        try:
+            modem.command("AT+CSQ", timeout=60.0)
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    caller = threading.Thread(target=stuck_call)
+    caller.start()
+    try:
+        assert modem_emulator.wait_for_commands(seen + 1)
+        started = time.monotonic()
+        modem.close()
+        assert time.monotonic() - started < 30.0  # well before the call's own deadline
+        assert os.readlink(f"/proc/self/fd/{fd}") == device  # still the call's port
+    finally:
+        modem_emulator.set_fault(ModemFault.UNPLUG)  # the stuck read ends at once
+        caller.join(timeout=30)
+    assert not caller.is_alive()
+    assert [type(exc) for exc in outcome] == [ModemError]
+    assert not modem.is_open
+    assert not os.path.exists(f"/proc/self/fd/{fd}") or os.readlink(f"/proc/self/fd/{fd}") != device
 
 
 class HungUpTty:
