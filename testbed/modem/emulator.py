@@ -114,6 +114,10 @@ class ModemEmulator:
         self._stopping = True
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            # Its descriptors stay open: closed under it, the numbers would be reused by
+            # other files that it then reads, writes or closes.
+            raise RuntimeError("modem emulator thread did not stop within 5 s")
         self._thread = None
         self._unplug()
         os.close(self._wake_r)
