@@ -22,6 +22,7 @@ This is the exchange's only waitress import.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -237,22 +238,41 @@ class ExchangeServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Close the listener and every connection, then stop the workers."""
+        """Close the listener and every connection, then stop the workers, then the
+        wake-up pipe (workers pull it as they finish a request: closed before them, its
+        numbers could be another file's by the time a late worker writes to them)."""
+        trigger = self._server.trigger
         if self._thread is not None:
             # Closing from the loop's own thread: the loop ends once its map is empty.
             try:
-                self._server.trigger.pull_trigger(
-                    lambda: wasyncore.close_all(self._map, ignore_all=True)
-                )
+                trigger.pull_trigger(self._close_connections)
             except OSError as exc:
                 # The wake-up pipe is gone (closed under the loop); close from here.
                 log.warning("the HTTP loop cannot be woken (%s); closing it directly", exc)
-                wasyncore.close_all(self._map, ignore_all=True)
+                self._close_connections()
             self._thread.join(_STOP_SECONDS)
             if self._thread.is_alive():
                 log.error("the HTTP loop did not stop within %g s", _STOP_SECONDS)
             self._thread = None
         else:
-            wasyncore.close_all(self._map, ignore_all=True)
+            self._close_connections()
         # Requests being answered get a few seconds to finish; workers are daemons.
         self._server.task_dispatcher.shutdown(timeout=_STOP_SECONDS)
+        try:
+            trigger.close()
+        except OSError as exc:  # closed under us already: the warning above said so
+            log.warning("closing the HTTP loop's wake-up pipe: %s", exc)
+
+    def _close_connections(self) -> None:
+        """Close the listener and the connections, and take the wake-up pipe out of the
+        loop's map without closing it (the loop ends once its map is empty)."""
+        server, trigger = self._server, self._server.trigger
+        wasyncore.close_all(
+            {fd: obj for fd, obj in self._map.items() if obj not in (server, trigger)},
+            ignore_all=True,
+        )
+        # The listener: waitress's server.close() would close the wake-up pipe too.
+        with contextlib.suppress(OSError):
+            wasyncore.dispatcher.close(server)
+        trigger.del_channel()
+        self._map.clear()

@@ -4,7 +4,9 @@ deadline per request, and framing left to the server."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,3 +112,54 @@ def test_framing_is_the_servers(server: ExchangeServer, head: bytes, expected: b
         assert answer.endswith(b"\r\n\r\n")
     if head.startswith(b"OPTIONS"):
         assert b"Allow: POST" in answer
+
+
+def test_stop_closes_the_wake_up_pipe_only_after_the_workers(
+    exchange_config_file: Callable[..., Path],
+) -> None:
+    """A worker still finishing a request when stop() closes the connections writes to
+    the loop's wake-up pipe as it ends: the pipe stays open (its numbers still its own,
+    not another file's) until the workers are done, and is closed then."""
+    finishing, release = threading.Event(), threading.Event()
+
+    class SlowToFinish:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"{}"
+
+        def close(self) -> None:  # WSGI: called by the worker once the body is written
+            finishing.set()
+            release.wait(30)
+
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> SlowToFinish:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return SlowToFinish()
+
+    config = load_config_file(exchange_config_file())
+    server = ExchangeServer(app, config, "127.0.0.1", 0)  # type: ignore[arg-type]
+    server.start()
+    loop, wake = server._thread, server._server.trigger.trigger
+    pipe = os.fstat(wake)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}")
+        assert finishing.wait(30)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        try:
+            assert loop is not None
+            loop.join(30)  # the connections are closed and the loop has ended
+            assert not loop.is_alive()
+            assert _same_file(wake, pipe)
+        finally:
+            release.set()
+            stopper.join(30)
+    assert not stopper.is_alive()
+    assert not _same_file(wake, pipe)
+
+
+def _same_file(fd: int, known: os.stat_result) -> bool:
+    """Whether descriptor ``fd`` is open on the file ``known`` describes."""
+    try:
+        now = os.fstat(fd)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (known.st_dev, known.st_ino)
