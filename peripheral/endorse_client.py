@@ -95,7 +95,12 @@ def fetch_deadline_seconds(settings: EndorseSettings) -> float:
 
 
 class _Sockets:
-    """The sockets of one fetch, so an overrun can shut them from another thread."""
+    """The connections of one fetch, so an overrun can shut them from another thread.
+
+    Each is held through a descriptor of its own (a dup taken on the fetch's thread):
+    the fetch's thread closes its socket whenever it likes, and a shutdown from the
+    deadline's thread through that socket's number could reach whatever file reused it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -104,18 +109,30 @@ class _Sockets:
         self.aborted = False
 
     def add(self, sock: socket.socket) -> None:
+        own = sock.dup()
         with self._lock:
             self.connected = True
-            self._open.append(sock)
             if self.aborted:  # connected after the deadline: cut it at once
-                _shut(sock)
+                _shut(own)
+                own.close()
+            else:
+                self._open.append(own)
 
     def abort(self) -> None:
-        """Shut every socket down: a read, handshake or send blocked on it returns."""
+        """Shut every connection down: a read, handshake or send blocked on it returns."""
         with self._lock:
             self.aborted = True
-            for sock in self._open:
-                _shut(sock)
+            for own in self._open:
+                _shut(own)
+                own.close()
+            self._open.clear()
+
+    def release(self) -> None:
+        """Let go of the connections (the fetch's own sockets are closed by the fetch)."""
+        with self._lock:
+            for own in self._open:
+                own.close()
+            self._open.clear()
 
 
 def _shut(sock: socket.socket) -> None:
@@ -254,6 +271,7 @@ class EndorseClient:
                 f"no complete answer from Endorse within {seconds:g} s (still waiting for "
                 f"{phase}; {self._via()})",
             )
+        sockets.release()
         result = outcome[0]
         if isinstance(result, BaseException):
             raise result
