@@ -144,7 +144,10 @@ class ExchangeClient:
         self._prover = prover
         #: The exchange's clock (its Date header) at its last answer, Unix seconds.
         self.server_date: float | None = None
-        self._in_flight: requests.Response | None = None
+        # The connection of the answer being read, through a descriptor of its own (see
+        # _abandon), and the lock under which either thread takes it.
+        self._in_flight: socket.socket | None = None
+        self._in_flight_lock = threading.Lock()
         self._session: requests.Session | None = None
 
     def __enter__(self) -> ExchangeClient:
@@ -198,16 +201,38 @@ class ExchangeClient:
             return answer.status_code
 
     def _abandon(self) -> None:
-        """Shut the socket of a call past its deadline down, so its thread ends too.
+        """Shut the connection of a call past its deadline down, so its thread ends too.
 
         Closing the response instead would wait for the lock the reading thread holds;
         shutdown(2) makes its blocked recv return at once, and it cleans up as it leaves.
+        The shutdown goes through a dup taken by the reading thread: through the reading
+        thread's own socket it could race that thread's close and reach whatever file
+        reused the number (socket.shutdown reads the number outside the GIL).
         """
-        response, self._in_flight = self._in_flight, None
-        connection = getattr(getattr(response, "raw", None), "_connection", None)
-        sock = getattr(connection, "sock", None)
+        with self._in_flight_lock:
+            own, self._in_flight = self._in_flight, None
+        if own is not None:
+            with contextlib.suppress(OSError):
+                own.shutdown(socket.SHUT_RDWR)
+            own.close()
+
+    def _hold_in_flight(self, response: requests.Response) -> None:
+        """Keep a descriptor of the answer's connection for :meth:`_abandon`."""
+        sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+        own = None
         if isinstance(sock, socket.socket):
-            sock.shutdown(socket.SHUT_RDWR)
+            # fromfd, not dup(): an SSLSocket refuses dup(). On this thread, the number
+            # is still the connection's.
+            with contextlib.suppress(OSError):  # already closed: nothing to cut
+                own = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        with self._in_flight_lock:
+            self._in_flight = own
+
+    def _let_go_in_flight(self) -> None:
+        with self._in_flight_lock:
+            own, self._in_flight = self._in_flight, None
+        if own is not None:
+            own.close()
 
     def _timeouts(self) -> tuple[float, float]:
         return (min(_CONNECT_TIMEOUT, self.timeout), self.timeout)
@@ -248,10 +273,13 @@ class ExchangeClient:
                 headers=headers,
             ) as response,
         ):
-            self._in_flight = response
-            status = response.status_code
-            raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)
-            self.server_date = parse_http_date(response.headers.get("Date"))
+            self._hold_in_flight(response)
+            try:
+                status = response.status_code
+                raw = _read_body(response, MAX_RESPONSE_BYTES, self.timeout)
+                self.server_date = parse_http_date(response.headers.get("Date"))
+            finally:
+                self._let_go_in_flight()
         try:
             return status, json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
