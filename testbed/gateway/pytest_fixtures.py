@@ -51,6 +51,20 @@ class CliResult:
     stderr: str
 
 
+def laptop_user_env(fake_bluez: FakeBluezHandle, laptop: str = "central") -> dict[str, str]:
+    """The environment of a user of ``laptop`` whose HOME and XDG dirs are the test's."""
+    home = fake_bluez.log_dir / "home" / ("hci1" if laptop == "central" else laptop)
+    environ = {
+        k: v
+        for k, v in fake_bluez.env(laptop).items()
+        if not k.startswith("XDG_") and k not in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+    }
+    environ.update(
+        HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache")
+    )
+    return environ
+
+
 async def run_cli(
     fake_bluez: FakeBluezHandle,
     module: str,
@@ -63,9 +77,12 @@ async def run_cli(
     """Run ``python -m <module> <args>`` as a laptop process on the central bus (or on the
     bus of ``laptop``, an adapter name such as "hci2", with several laptops).
 
-    ``env`` replaces the environment (the bus address is added to it).
+    ``env`` replaces the environment (the bus address is added to it). Without it, each
+    laptop's user has a home of their own under the test's directory: the CLI's config,
+    cache and gateway locks are never the machine's (every test run on the machine would
+    otherwise share one gateway lock, and wait for each other's runs).
     """
-    environ = dict(env) if env is not None else fake_bluez.env(laptop)
+    environ = dict(env) if env is not None else laptop_user_env(fake_bluez, laptop)
     environ.update(
         {
             k: v

@@ -178,6 +178,8 @@ async def test_three_centrals_reading_at_once_all_get_the_token(
     results = await asyncio.gather(*(run_cli(fake_bluez, *TOKEN, "-q") for _ in range(3)))
     tokens = {r.stdout.strip() for r in results}
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    # They took turns through this test's own gateway lock, not the machine's.
+    assert list((fake_bluez.log_dir / "home").rglob("gateway-*.lock"))
     assert len(tokens) == 1
     verify(endorse_sim, tokens.pop())
 
