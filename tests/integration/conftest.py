@@ -11,6 +11,11 @@ import pytest
 from tests.scratch_root import can_run
 
 REPO = Path(__file__).resolve().parents[2]
+#: BUILD_SECONDS bounds the package build (about a minute on an idle machine, several on a
+#: busy one); with the tests' own bounded steps it is far beyond pytest-timeout's default
+#: 120 s, which would kill the build halfway through the first test that needs it.
+BUILD_SECONDS = 1200
+PACKAGE_TEST_TIMEOUT = pytest.mark.timeout(BUILD_SECONDS + 600)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +29,7 @@ def gateway_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [str(REPO / "scripts" / "build-deb"), str(out)],
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=BUILD_SECONDS,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import repack_as_version
+from tests.integration.conftest import PACKAGE_TEST_TIMEOUT, repack_as_version
 from tests.scratch_root import ScratchRoot
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, PACKAGE_TEST_TIMEOUT]
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "gateway-install.md"
