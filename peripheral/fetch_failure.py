@@ -139,7 +139,9 @@ def parse_retry_after(value: str | None, now_wall: float, cap: float) -> float |
         return None
     text = value.strip()[:64]
     seconds: float | None = None
-    if text.isdigit():
+    # RFC 9110 delta-seconds are ASCII digits; str.isdigit() also accepts "²" and other
+    # digits that int() refuses.
+    if text.isascii() and text.isdigit():
         seconds = float(int(text[:9]))
     else:
         try:

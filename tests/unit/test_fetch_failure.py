@@ -7,7 +7,7 @@ import socket
 import ssl
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from endorse_ble.peripheral.errors import EndorseFetchReason
@@ -90,6 +90,8 @@ def test_retry_after(value: str | None, seconds: float | None) -> None:
 
 
 @given(st.text(max_size=200))
+@example("\u00b2")  # a digit to str.isdigit(), not to int()
+@example("\u0663\u0660")  # Arabic-Indic "30": int() would take it
 def test_retry_after_never_raises(value: str) -> None:
     """Any header value gives None or a delay within bounds."""
     delay = parse_retry_after(value, 1_700_000_000.0, 300.0)
