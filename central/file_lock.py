@@ -72,12 +72,6 @@ class FileLock:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
 
-    def __enter__(self) -> FileLock:
-        return self.acquire()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
 
 def gateway_key(name: str | None, address: str | None) -> str:
     """A file-name-safe key for the gateway a command talks to ("any" if unnamed)."""
